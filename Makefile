@@ -1,0 +1,32 @@
+# The two commands of the README: `make dev` and `make test`. Both (re)create .venv when
+# pyproject.toml changes, so a fresh clone needs nothing but python3 and the package registry.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install dev test bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/terraless dev
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/terraless template --out .terraless/deploy-template.json
+	$(BIN)/cfn-lint .terraless/deploy-template.json
+
+clean:
+	rm -rf $(VENV) .terraless

@@ -1,0 +1,24 @@
+"""Terraless: wires the blueprints and event handlers. Nothing else lives here."""
+from chalice import Chalice
+
+from chalicelib.api import (configuration_versions, discovery, organizations, users,
+                            workspaces)
+from chalicelib.api.routing import jsonapi_errors
+from chalicelib.config import settings
+from chalicelib.workers import uploads
+
+app = Chalice(app_name="terraless")
+# Archives arrive as application/octet-stream from most clients; curl's --data-binary default
+# is form-encoded, and some tools say gzip. All of them must reach the view as raw bytes.
+app.api.binary_types.extend(["application/x-www-form-urlencoded", "application/gzip",
+                             "application/x-gzip", "application/x-tar"])
+
+for blueprint in (discovery.bp, organizations.bp, users.bp, workspaces.bp,
+                  configuration_versions.bp):
+    app.register_blueprint(blueprint)
+app.register_middleware(jsonapi_errors, "http")
+
+
+@app.on_sqs_message(queue=settings().queue("uploads"), batch_size=10)
+def on_upload_event(event):
+    return uploads.handle(event.to_dict(), event.context)

@@ -1,0 +1,1 @@
+"""Terraless: the Chalice application's library (domain, services, storage, AWS, API, workers)."""

@@ -1,0 +1,112 @@
+"""JSON:API request parsing and response documents."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from chalice import Response
+
+from ..domain.errors import BadRequest, Unprocessable
+from .errors import JSONAPI
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+def body_json(request, *, required: bool = True) -> Any:
+    """The request body as JSON, whatever the content type (clients send application/json or
+    application/vnd.api+json; Chalice parses only the former)."""
+    raw = request.raw_body
+    if not raw or not raw.strip():
+        if required:
+            raise BadRequest("a JSON request body is required")
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the request body is not valid JSON") from None
+
+
+def data_attributes(request, *, required: bool = True) -> dict:
+    """`data.attributes` of a JSON:API body; unknown attributes are the caller's to ignore."""
+    body = body_json(request, required=required)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise Unprocessable("the body must be a JSON object", pointer="")
+    data = body.get("data")
+    if data is None and not required:
+        return {}
+    if not isinstance(data, dict):
+        raise Unprocessable("the body needs a 'data' object", pointer="/data")
+    attrs = data.get("attributes", {})
+    if attrs is None:
+        attrs = {}
+    if not isinstance(attrs, dict):
+        raise Unprocessable("'data.attributes' must be an object", pointer="/data/attributes")
+    return attrs
+
+
+def query(request, name: str) -> str | None:
+    """A query parameter; an empty value counts as absent (clients send `filter[x]=`)."""
+    value = (request.query_params or {}).get(name)
+    return value if value not in (None, "") else None
+
+
+def includes(request) -> set[str]:
+    raw = query(request, "include") or ""
+    return {part.strip().replace("-", "_") for part in raw.replace("%2C", ",").split(",")
+            if part.strip()}
+
+
+def page_params(request) -> tuple[int, int]:
+    def number(name: str, default: int) -> int:
+        raw = query(request, name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadRequest(f"{name} must be a positive integer") from None
+        if value < 1:
+            raise BadRequest(f"{name} must be a positive integer")
+        return value
+    return number("page[number]", 1), min(number("page[size]", DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
+
+
+def pagination(page: int, size: int, total: int) -> dict:
+    pages = max(1, math.ceil(total / size)) if total else 1
+    return {"pagination": {
+        "current-page": page,
+        "page-size": size,
+        "prev-page": page - 1 if page > 1 else None,
+        "next-page": page + 1 if page < pages else None,
+        "total-pages": pages,
+        "total-count": total,
+    }}
+
+
+def document(data: Any, *, status: int = 200, included: list | None = None,
+             meta: dict | None = None, links: dict | None = None) -> Response:
+    doc: dict[str, Any] = {"data": data}
+    if included:
+        doc["included"] = included
+    if meta:
+        doc["meta"] = meta
+    if links:
+        doc["links"] = links
+    return Response(body=json.dumps(doc), status_code=status, headers={"Content-Type": JSONAPI})
+
+
+def accepted() -> Response:
+    """Actions answer 202 with an empty body."""
+    return Response(body="", status_code=202, headers={"Content-Type": JSONAPI})
+
+
+def no_content() -> Response:
+    return Response(body="", status_code=204)
+
+
+def redirect(location: str) -> Response:
+    return Response(body="", status_code=302, headers={"Location": location})

@@ -1,0 +1,53 @@
+"""`route()`: registers a view on a blueprint with authentication and the error map, so a view
+is only parse -> service -> render."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..domain.access import Principal
+from ..services import identity
+from .errors import error_response, from_exception
+
+
+@dataclass
+class Call:
+    request: Any
+    principal: Principal | None
+
+
+def bearer(request) -> str | None:
+    header = request.headers.get("authorization") or ""
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def route(blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, public: bool = False,
+          **options) -> Callable:
+    def register(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def handler(**params):
+            try:
+                request = blueprint.current_request
+                principal = None if public else identity.authenticate(bearer(request))
+                return view(Call(request, principal), **params)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON:API error
+                return from_exception(exc)
+        # Clients send application/vnd.api+json, application/json, octet-stream or nothing.
+        options.setdefault("content_types", ["*/*"])
+        blueprint.route(path, methods=list(methods), **options)(handler)
+        return view
+    return register
+
+
+def jsonapi_errors(event, get_response):
+    """HTTP middleware: Chalice's own errors (405 unsupported method, 415, ...) come as
+    {"Code": ..., "Message": ...}; clients parse JSON:API errors only."""
+    response = get_response(event)
+    if response.status_code >= 400 and isinstance(response.body, dict) and "Code" in response.body:
+        return error_response(response.status_code, str(response.body["Code"]),
+                              str(response.body.get("Message", "")),
+                              headers={k: v for k, v in response.headers.items()
+                                       if k.lower() == "allow"})
+    return response

@@ -1,0 +1,81 @@
+"""Workspaces: by id and by organization + name, list, and the lock actions."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from ..services import workspaces
+from . import jsonapi, render
+from .routing import route
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/api/v2/organizations/{org}/workspaces")
+def list_workspaces(call, org):
+    found = workspaces.list_in_org(call.principal, org, jsonapi.query(call.request, "search[name]"))
+    page, size = jsonapi.page_params(call.request)
+    return jsonapi.document([render.workspace(w) for w in found[(page - 1) * size: page * size]],
+                            meta=jsonapi.pagination(page, size, len(found)))
+
+
+@route(bp, "/api/v2/organizations/{org}/workspaces", ("POST",))
+def create_workspace(call, org):
+    ws = workspaces.create(call.principal, org, jsonapi.data_attributes(call.request))
+    return jsonapi.document(render.workspace(ws), status=201)
+
+
+@route(bp, "/api/v2/organizations/{org}/workspaces/{name}")
+def show_workspace_by_name(call, org, name):
+    return jsonapi.document(render.workspace(workspaces.get_by_name(call.principal, org, name)))
+
+
+@route(bp, "/api/v2/organizations/{org}/workspaces/{name}", ("PATCH",))
+def update_workspace_by_name(call, org, name):
+    ws = workspaces.get_by_name(call.principal, org, name)
+    ws = workspaces.update(call.principal, ws, jsonapi.data_attributes(call.request))
+    return jsonapi.document(render.workspace(ws))
+
+
+@route(bp, "/api/v2/organizations/{org}/workspaces/{name}", ("DELETE",))
+def delete_workspace_by_name(call, org, name):
+    workspaces.delete(call.principal, workspaces.get_by_name(call.principal, org, name))
+    return jsonapi.no_content()
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}")
+def show_workspace(call, workspace_id):
+    return jsonapi.document(render.workspace(workspaces.get(call.principal, workspace_id)))
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}", ("PATCH",))
+def update_workspace(call, workspace_id):
+    ws = workspaces.get(call.principal, workspace_id)
+    ws = workspaces.update(call.principal, ws, jsonapi.data_attributes(call.request))
+    return jsonapi.document(render.workspace(ws))
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}", ("DELETE",))
+def delete_workspace(call, workspace_id):
+    workspaces.delete(call.principal, workspaces.get(call.principal, workspace_id))
+    return jsonapi.no_content()
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/actions/lock", ("POST",))
+def lock_workspace(call, workspace_id):
+    body = jsonapi.body_json(call.request, required=False) or {}
+    reason = body.get("reason") if isinstance(body, dict) else None
+    ws = workspaces.lock(call.principal, workspaces.get(call.principal, workspace_id),
+                         reason if isinstance(reason, str) else None)
+    return jsonapi.document(render.workspace(ws))
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/actions/unlock", ("POST",))
+def unlock_workspace(call, workspace_id):
+    ws = workspaces.unlock(call.principal, workspaces.get(call.principal, workspace_id), force=False)
+    return jsonapi.document(render.workspace(ws))
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/actions/force-unlock", ("POST",))
+def force_unlock_workspace(call, workspace_id):
+    ws = workspaces.unlock(call.principal, workspaces.get(call.principal, workspace_id), force=True)
+    return jsonapi.document(render.workspace(ws))

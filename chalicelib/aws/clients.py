@@ -1,0 +1,63 @@
+"""boto3 clients, created on first use and cached (never at import time: a client made before
+moto's mock starts would talk to real AWS).
+
+Endpoint choice: `AWS_ENDPOINT_URL` (botocore honours it, per service too) → emulator or
+LocalStack; else `LOCALSTACK_HOST` → localstack-client's endpoints; else real AWS.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from ..config import settings
+
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+
+
+def _custom_endpoint() -> bool:
+    return bool(os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("LOCALSTACK_HOST"))
+
+
+def _make(service: str) -> Any:
+    cfg = Config(
+        region_name=settings().region,
+        retries={"max_attempts": 3, "mode": "standard"},
+        signature_version="s3v4" if service == "s3" else None,
+        # Emulators are addressed by host:port; bucket-in-hostname would not resolve.
+        s3={"addressing_style": "path"} if _custom_endpoint() else None,
+    )
+    if os.environ.get("LOCALSTACK_HOST") and not os.environ.get("AWS_ENDPOINT_URL"):
+        import localstack_client.session  # only when the user points at LocalStack this way
+
+        return localstack_client.session.Session(region_name=settings().region).client(
+            service, config=cfg)
+    return boto3.session.Session().client(service, config=cfg)
+
+
+def client(service: str) -> Any:
+    found = _clients.get(service)
+    if found is None:
+        with _lock:
+            found = _clients.get(service)
+            if found is None:
+                found = _clients[service] = _make(service)
+    return found
+
+
+def reset() -> None:
+    with _lock:
+        _clients.clear()
+
+
+def apply_localstack_host() -> None:
+    """pynamodb honours AWS_ENDPOINT_URL(_DYNAMODB) but not LOCALSTACK_HOST: translate it."""
+    if os.environ.get("LOCALSTACK_HOST") and not os.environ.get("AWS_ENDPOINT_URL"):
+        import localstack_client.config
+
+        os.environ.setdefault("AWS_ENDPOINT_URL_DYNAMODB",
+                              localstack_client.config.get_service_endpoint("dynamodb"))

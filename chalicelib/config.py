@@ -1,0 +1,69 @@
+"""Settings from the environment, parsed once per process (tests call `reset()`).
+
+Resource names follow the single rule of infra/resources.yaml: `<prefix>-<logical name>`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    prefix: str
+    region: str
+    # Absolute base URL clients reach the API at; upload and download links are built on it.
+    public_url: str
+    # HMAC key for credentials carried in URL paths (upload URLs, later log-read URLs).
+    signing_secret: str
+    max_archive_bytes: int
+    max_archive_files: int
+    upload_url_ttl: int
+    download_url_ttl: int
+    # "archivist": upload-url is Terraless's own endpoint, which accepts a bearer header and
+    # writes the object to S3 (works with every client on real S3 too);
+    # "presigned": upload-url is a presigned S3 PUT (largest archives; clients must not send
+    # an Authorization header, which real S3 rejects next to a presigned signature).
+    upload_mode: str
+    token_cache_seconds: float
+
+    def resource(self, logical: str) -> str:
+        return f"{self.prefix}-{logical}"
+
+    @property
+    def bucket(self) -> str:
+        return self.resource("blobs")
+
+    def table(self, logical: str) -> str:
+        return self.resource(logical)
+
+    def queue(self, logical: str) -> str:
+        return self.resource(logical)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    port = os.environ.get("TERRALESS_PORT", "8000")
+    return Settings(
+        prefix=os.environ.get("TERRALESS_PREFIX", "terraless"),
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        public_url=os.environ.get("TERRALESS_PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/"),
+        signing_secret=os.environ.get("TERRALESS_SIGNING_SECRET", "terraless-dev-signing-secret"),
+        max_archive_bytes=_int("TERRALESS_MAX_ARCHIVE_BYTES", 50 * 1024 * 1024),
+        max_archive_files=_int("TERRALESS_MAX_ARCHIVE_FILES", 10_000),
+        upload_url_ttl=_int("TERRALESS_UPLOAD_URL_TTL", 3600),
+        download_url_ttl=_int("TERRALESS_DOWNLOAD_URL_TTL", 60),
+        upload_mode=os.environ.get("TERRALESS_UPLOAD_MODE", "archivist"),
+        token_cache_seconds=float(os.environ.get("TERRALESS_TOKEN_CACHE_SECONDS", "5")),
+    )
+
+
+def reset() -> None:
+    """Forget parsed settings (tests change the environment between cases)."""
+    settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Pure domain: entities, statuses and the transitions they allow. Imports no AWS or web code."""

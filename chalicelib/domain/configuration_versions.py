@@ -1,0 +1,145 @@
+"""Configuration versions: the statuses of the HCP Terraform reference and the moves between them.
+
+Every move goes through `ConfigurationVersion._move`, which refuses anything not in
+`TRANSITIONS`; the repository then writes the new status on the condition that the stored
+status is still `from_status` of the returned `Transition`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .errors import BadRequest, Conflict
+
+
+class CVStatus(str, Enum):
+    PENDING = "pending"
+    FETCHING = "fetching"
+    UPLOADED = "uploaded"
+    ARCHIVED = "archived"
+    ERRORED = "errored"
+    BACKING_DATA_SOFT_DELETED = "backing_data_soft_deleted"
+    BACKING_DATA_PERMANENTLY_DELETED = "backing_data_permanently_deleted"
+
+
+TRANSITIONS: dict[CVStatus, frozenset[CVStatus]] = {
+    # API uploads go pending -> uploaded|errored; VCS-style versions (created with a clone URL)
+    # pass through fetching while a worker clones the repository.
+    CVStatus.PENDING: frozenset({CVStatus.FETCHING, CVStatus.UPLOADED, CVStatus.ERRORED}),
+    CVStatus.FETCHING: frozenset({CVStatus.UPLOADED, CVStatus.ERRORED}),
+    CVStatus.UPLOADED: frozenset({CVStatus.ARCHIVED, CVStatus.BACKING_DATA_SOFT_DELETED}),
+    # A VCS-style archived version is fetched again when a run needs it.
+    CVStatus.ARCHIVED: frozenset({CVStatus.FETCHING}),
+    CVStatus.BACKING_DATA_SOFT_DELETED: frozenset(
+        {CVStatus.UPLOADED, CVStatus.BACKING_DATA_PERMANENTLY_DELETED}),
+    CVStatus.ERRORED: frozenset(),
+    CVStatus.BACKING_DATA_PERMANENTLY_DELETED: frozenset(),
+}
+
+SOURCE_API = "tfe-api"
+SOURCE_VCS = "terraform"  # fetched from a clone URL by Terraless itself (pytfe's enum value)
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_status: CVStatus
+    to_status: CVStatus
+
+
+def timestamp_key(status: CVStatus) -> str:
+    return status.value.replace("_", "-") + "-at"
+
+
+@dataclass
+class ConfigurationVersion:
+    id: str
+    workspace_id: str
+    org: str
+    seq: int
+    created_at: str
+    status: CVStatus = CVStatus.PENDING
+    source: str = SOURCE_API
+    speculative: bool = False
+    provisional: bool = False
+    auto_queue_runs: bool = True
+    status_timestamps: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    error_message: str | None = None
+    ingress: dict | None = None
+    blob_version: str | None = None
+    size: int | None = None
+    active_runs: int = 0
+
+    @property
+    def is_vcs(self) -> bool:
+        return self.source != SOURCE_API
+
+    @property
+    def downloadable(self) -> bool:
+        return self.status == CVStatus.UPLOADED
+
+    @property
+    def usable_for_runs(self) -> bool:
+        return self.status == CVStatus.UPLOADED or (self.is_vcs and self.status == CVStatus.ARCHIVED)
+
+    def _move(self, to: CVStatus, at: str) -> Transition:
+        if to not in TRANSITIONS[self.status]:
+            raise Conflict(f"configuration version {self.id} is {self.status.value}; "
+                           f"it cannot become {to.value}")
+        move = Transition(self.status, to)
+        self.status = to
+        self.status_timestamps = {**self.status_timestamps, timestamp_key(to): at}
+        return move
+
+    # -- upload / fetch --------------------------------------------------------------------
+    def start_fetching(self, at: str) -> Transition:
+        return self._move(CVStatus.FETCHING, at)
+
+    def mark_uploaded(self, at: str, *, blob_version: str | None, size: int) -> Transition:
+        move = self._move(CVStatus.UPLOADED, at)
+        self.blob_version, self.size = blob_version, size
+        self.error = self.error_message = None
+        return move
+
+    def mark_errored(self, at: str, *, code: str, message: str) -> Transition:
+        move = self._move(CVStatus.ERRORED, at)
+        self.error, self.error_message = code, message
+        return move
+
+    # -- archive ---------------------------------------------------------------------------
+    def archive(self, at: str, *, is_current: bool) -> Transition:
+        """Only API/CLI versions that are uploaded, have no run in progress and are not the
+        workspace's current version (the reference answers 409 otherwise)."""
+        if self.is_vcs:
+            raise Conflict("configuration versions fetched from VCS are archived automatically")
+        if self.status != CVStatus.UPLOADED:
+            raise Conflict(f"configuration version is {self.status.value}, not uploaded")
+        if self.active_runs > 0:
+            raise Conflict("configuration version has runs in progress")
+        if is_current:
+            raise Conflict("configuration version is the workspace's current version")
+        return self._move(CVStatus.ARCHIVED, at)
+
+    # -- backing data (Terraform Enterprise; the reference answers 400 on refusal) -----------
+    def soft_delete_backing_data(self, at: str, *, is_current: bool) -> Transition:
+        if self.is_vcs:
+            raise BadRequest("only configuration versions created with the API or CLI qualify")
+        if self.status != CVStatus.UPLOADED:
+            raise BadRequest(f"configuration version is {self.status.value}, not uploaded")
+        if is_current:
+            raise BadRequest("configuration version is the workspace's current version")
+        if self.active_runs > 0:
+            raise BadRequest("configuration version has runs in progress")
+        return self._move(CVStatus.BACKING_DATA_SOFT_DELETED, at)
+
+    def restore_backing_data(self, at: str) -> Transition:
+        if self.status != CVStatus.BACKING_DATA_SOFT_DELETED:
+            raise BadRequest(f"configuration version is {self.status.value}, "
+                             "not backing_data_soft_deleted")
+        return self._move(CVStatus.UPLOADED, at)
+
+    def permanently_delete_backing_data(self, at: str) -> Transition:
+        if self.status != CVStatus.BACKING_DATA_SOFT_DELETED:
+            raise BadRequest(f"configuration version is {self.status.value}; only soft-deleted "
+                             "backing data can be deleted permanently")
+        return self._move(CVStatus.BACKING_DATA_PERMANENTLY_DELETED, at)

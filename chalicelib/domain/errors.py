@@ -1,0 +1,43 @@
+"""Domain errors. The API maps each class to one HTTP status in one place (api/errors.py)."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    title = "error"
+
+    def __init__(self, detail: str, *, pointer: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.pointer = pointer
+
+
+class BadRequest(DomainError):
+    """Malformed request: unparseable body, bad query parameter, or a refused state change
+    where the reference answers 400 (backing-data actions)."""
+    title = "bad request"
+
+
+class Unauthorized(DomainError):
+    title = "unauthorized"
+
+
+class Forbidden(DomainError):
+    title = "forbidden"
+
+
+class NotFound(DomainError):
+    title = "not found"
+
+
+class Conflict(DomainError):
+    """The resource is not in a state that allows the change (including a lost race on a
+    conditional write)."""
+    title = "conflict"
+
+
+class Unprocessable(DomainError):
+    title = "invalid attribute"
+
+
+class PayloadTooLarge(DomainError):
+    title = "payload too large"

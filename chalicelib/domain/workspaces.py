@@ -1,0 +1,65 @@
+"""Workspace rules: names, settings, and the lock (a workspace is locked by one holder)."""
+from __future__ import annotations
+
+import re
+
+from .errors import Conflict, Unprocessable
+
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,90}$")
+VERSION = re.compile(r"^(latest|\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?|[~><=!]+ ?\d+(\.\d+){0,2})$")
+EXECUTION_MODES = ("remote", "local", "agent")
+
+# JSON:API attribute -> (model field, expected type); everything else in a body is ignored.
+SETTINGS = {
+    "description": ("description", (str, type(None))),
+    "auto-apply": ("auto_apply", bool),
+    "terraform-version": ("terraform_version", str),
+    "working-directory": ("working_directory", (str, type(None))),
+    "execution-mode": ("execution_mode", str),
+    "speculative-enabled": ("speculative_enabled", bool),
+    "queue-all-runs": ("queue_all_runs", bool),
+    "allow-destroy-plan": ("allow_destroy_plan", bool),
+    "file-triggers-enabled": ("file_triggers_enabled", bool),
+    "trigger-prefixes": ("trigger_prefixes", list),
+    "tag-names": ("tag_names", list),
+}
+
+
+def validate_name(name: object) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise Unprocessable("name must be 1-90 letters, digits, '-' or '_'",
+                            pointer="/data/attributes/name")
+    return name
+
+
+def validate_settings(attrs: dict) -> dict:
+    """Returns {model field: value} for the known settings present in `attrs`."""
+    out = {}
+    for attr, (field, kind) in SETTINGS.items():
+        if attr not in attrs:
+            continue
+        value = attrs[attr]
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise Unprocessable(f"{attr} has the wrong type", pointer=f"/data/attributes/{attr}")
+        if kind is list and not all(isinstance(v, str) for v in value):
+            raise Unprocessable(f"{attr} must be a list of strings", pointer=f"/data/attributes/{attr}")
+        if attr == "terraform-version" and not VERSION.match(value):
+            raise Unprocessable(f"terraform-version {value!r} is not a version or 'latest'",
+                                pointer="/data/attributes/terraform-version")
+        if attr == "execution-mode" and value not in EXECUTION_MODES:
+            raise Unprocessable(f"execution-mode must be one of {', '.join(EXECUTION_MODES)}",
+                                pointer="/data/attributes/execution-mode")
+        out[field] = value
+    return out
+
+
+def check_lock(locked: bool) -> None:
+    if locked:
+        raise Conflict("workspace is already locked")
+
+
+def check_unlock(locked: bool, locked_by: str | None, caller: str, *, force: bool) -> None:
+    if not locked:
+        raise Conflict("workspace is already unlocked")
+    if not force and locked_by != caller:
+        raise Conflict("workspace is locked by someone else; use force-unlock")

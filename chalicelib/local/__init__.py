@@ -1,0 +1,1 @@
+"""The embedded dev stack: emulator, resources from infra/, HTTP server, event dispatch."""

@@ -1,0 +1,161 @@
+"""`terraless dev`: the whole service on one machine, in the foreground.
+
+moto_server (Step Functions execution on) -> resources from infra/ -> bootstrap token ->
+HTTP API on TERRALESS_PORT -> SQS dispatch playing Lambda. Ctrl-C (or SIGTERM) stops all of it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+log = logging.getLogger("terraless.dev")
+
+
+def _free_port_check(port: int) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(f"port {port} is already in use (set another with the env var)")
+
+
+def _wait_http(url: str, deadline: float) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            if time.time() > deadline:
+                raise SystemExit(f"{url} did not come up")
+            time.sleep(0.1)
+
+
+def _secret_file(path: Path, env_value: str | None) -> str:
+    if env_value:
+        value = env_value
+    elif path.exists():
+        value = path.read_text().strip()
+    else:
+        value = secrets.token_urlsafe(32)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+class Emulator:
+    """moto_server as a child process in its own process group."""
+
+    def __init__(self, port: int, home: Path) -> None:
+        self.port, self.home = port, home
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        _free_port_check(self.port)
+        env = dict(os.environ, MOTO_PORT=str(self.port))  # Step Functions calls back here
+        logfile = open(self.home / "moto.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_http(f"{self.url}/moto-api/", time.time() + 30)
+        req = urllib.request.Request(
+            f"{self.url}/moto-api/config", method="POST",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def run() -> int:
+    logging.basicConfig(level=os.environ.get("TERRALESS_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    home = Path(os.environ.get("TERRALESS_HOME", ".terraless")).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    port = int(os.environ.get("TERRALESS_PORT", "8000"))
+    _free_port_check(port)
+
+    emulator = None
+    if not os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get("LOCALSTACK_HOST") \
+            and os.environ.get("TERRALESS_USE_AWS") != "1":
+        emulator = Emulator(int(os.environ.get("TERRALESS_MOTO_PORT", "4566")), home)
+        emulator.start()
+        os.environ["AWS_ENDPOINT_URL"] = emulator.url
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            os.environ.setdefault(key, "testing")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("TERRALESS_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    os.environ["TERRALESS_SIGNING_SECRET"] = _secret_file(
+        home / "signing-secret", os.environ.get("TERRALESS_SIGNING_SECRET"))
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        return _serve(home, port, stop)
+    finally:
+        if emulator:
+            emulator.stop()
+
+
+def _serve(home: Path, port: int, stop: threading.Event) -> int:
+    # Imported only now: settings and clients must see the emulator's environment.
+    from ..aws import clients
+    from ..config import reset, settings
+    from ..services import identity
+    from . import dispatch, provision
+    from .server import HTTPServer
+
+    reset()
+    clients.reset()
+    clients.apply_localstack_host()
+    started = time.time()
+    created = provision.provision()
+    log.info("provisioned %d resources from infra/resources.yaml in %.2fs",
+             len(created), time.time() - started)
+
+    admin_token = _secret_file(home / "admin-token", os.environ.get("TERRALESS_BOOTSTRAP_TOKEN"))
+    identity.ensure_site_admin(admin_token)
+
+    import app as app_module  # noqa: PLC0415 - the Chalice app, after the environment is set
+
+    server = HTTPServer(app_module.app, "127.0.0.1", port)
+    server.start()
+    dispatcher = dispatch.Dispatcher(dispatch.subscriptions(app_module.app, app_module))
+    dispatcher.start()
+    info = {"api": settings().public_url, "aws_endpoint": os.environ.get("AWS_ENDPOINT_URL"),
+            "prefix": settings().prefix, "admin_token_file": str(home / "admin-token")}
+    (home / "dev.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"Terraless is up: {settings().public_url}/api/v2/ping", flush=True)
+    print(f"  AWS endpoint: {info['aws_endpoint'] or 'AWS (default credentials)'}", flush=True)
+    if os.environ.get("TERRALESS_BOOTSTRAP_TOKEN"):
+        print("  site-admin token: $TERRALESS_BOOTSTRAP_TOKEN", flush=True)
+    else:
+        print(f"  site-admin token (also in {home / 'admin-token'}): {admin_token}", flush=True)
+    print("Ctrl-C stops everything.", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("stopping...", flush=True)
+    dispatcher.stop()
+    server.stop()
+    return 0

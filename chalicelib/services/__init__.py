@@ -1,0 +1,1 @@
+"""Use cases: load -> domain rule -> conditional save -> emit. No HTTP, no rendering."""

@@ -1,0 +1,216 @@
+"""Configuration versions: create, upload (archivist or presigned), the S3 upload event,
+list/show, ingress attributes, archive, download, and backing-data actions on S3 versioning."""
+from __future__ import annotations
+
+import logging
+from typing import BinaryIO
+
+from ..aws import blobs
+from ..config import settings
+from ..domain.access import Principal
+from ..domain.archives import ArchiveRejected, inspect_archive
+from ..domain.clock import now_iso
+from ..domain.configuration_versions import (SOURCE_API, ConfigurationVersion, CVStatus)
+from ..domain.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
+from ..domain.ids import new_id
+from ..storage import repositories as repo
+from ..storage.models import WorkspaceModel
+from . import hooks, signing, workspaces
+
+log = logging.getLogger(__name__)
+
+UPLOAD_PURPOSE = "cv-upload"
+INGRESS_FIELDS = ("branch", "clone-url", "commit-message", "commit-sha", "commit-url",
+                  "compare-url", "identifier", "is-pull-request", "on-default-branch",
+                  "pull-request-number", "pull-request-url", "pull-request-title",
+                  "pull-request-body", "tag", "sender-username", "sender-avatar-url",
+                  "sender-html-url")
+
+
+def _flag(attrs: dict, name: str, default: bool) -> bool:
+    value = attrs.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise Unprocessable(f"{name} must be a boolean", pointer=f"/data/attributes/{name}")
+    return value
+
+
+def _ingress(attrs: dict) -> dict | None:
+    raw = attrs.get("ingress-attributes")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise Unprocessable("ingress-attributes must be an object",
+                            pointer="/data/attributes/ingress-attributes")
+    return {k: raw[k] for k in INGRESS_FIELDS if k in raw}
+
+
+def upload_url(cv_id: str) -> str:
+    s = settings()
+    if s.upload_mode == "presigned":
+        return blobs.presign_put(blobs.cv_key(cv_id), ttl=s.upload_url_ttl)
+    return f"{s.public_url}/_archivist/v1/object/{signing.sign(UPLOAD_PURPOSE, cv_id, s.upload_url_ttl)}"
+
+
+def create(principal: Principal, workspace_id: str, attrs: dict) -> tuple[ConfigurationVersion, str]:
+    principal.require_user_or_team("create configuration versions")
+    ws = workspaces.get(principal, workspace_id)
+    auto_queue = _flag(attrs, "auto-queue-runs", True)
+    speculative = _flag(attrs, "speculative", False)
+    provisional = _flag(attrs, "provisional", False)
+    ingress = _ingress(attrs)
+    stamp = now_iso()
+
+    def build(seq: int) -> ConfigurationVersion:
+        return ConfigurationVersion(
+            id=new_id("cv"), workspace_id=ws.id, org=ws.org, seq=seq, created_at=stamp,
+            source=SOURCE_API, speculative=speculative, provisional=provisional,
+            auto_queue_runs=auto_queue, ingress=ingress,
+            status_timestamps={"pending-at": stamp})
+
+    cv = repo.insert_cv(ws, build)
+    return cv, upload_url(cv.id)
+
+
+def get(principal: Principal, cv_id: str) -> ConfigurationVersion:
+    cv = repo.find_cv(cv_id)
+    if cv is None or not principal.can_see_org(cv.org):
+        raise NotFound(f"configuration version {cv_id} not found")
+    return cv
+
+
+def list_page(principal: Principal, workspace_id: str, page: int, size: int):
+    ws = workspaces.get(principal, workspace_id)
+    total = int(ws.cv_seq or 0)
+    return repo.cv_page(ws.id, total, page, size), total
+
+
+def is_current(cv: ConfigurationVersion) -> bool:
+    try:
+        return WorkspaceModel.get(cv.workspace_id).current_cv_id == cv.id
+    except WorkspaceModel.DoesNotExist:
+        return False
+
+
+# -- upload ------------------------------------------------------------------------------------
+
+def receive_upload(credential: str, body: bytes) -> None:
+    """The archivist endpoint: the credential in the path names the version; any Authorization
+    header the client adds (terraform <= 1.5, terrasnek) is ignored, and the object is written
+    to S3, whose ObjectCreated event then validates it."""
+    cv_id = signing.verify(UPLOAD_PURPOSE, credential)
+    cv = repo.find_cv(cv_id)
+    if cv is None:
+        raise NotFound("unknown upload URL")
+    if cv.status != CVStatus.PENDING:
+        raise Conflict(f"configuration version {cv_id} is {cv.status.value}; "
+                       "its upload URL is no longer usable")
+    if len(body) > settings().max_archive_bytes:
+        raise PayloadTooLarge(f"archive is {len(body)} bytes; the limit is "
+                              f"{settings().max_archive_bytes}")
+    blobs.put(blobs.cv_key(cv_id), body, length=len(body), content_type="application/x-tar")
+
+
+def process_uploaded_object(key: str, version: str | None) -> CVStatus | None:
+    """Handle one S3 ObjectCreated record. Idempotent: a version that is no longer pending or
+    fetching (an earlier delivery finished it) is left alone."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != "cv" or parts[2] != "config.tar.gz":
+        log.warning("ignoring object %s", key)
+        return None
+    cv = repo.find_cv(parts[1])
+    if cv is None or cv.status not in (CVStatus.PENDING, CVStatus.FETCHING):
+        return cv.status if cv else None
+    s = settings()
+    meta = blobs.head(key, version)
+    if meta is None:
+        return None  # overwritten or deleted since the event; a later event will follow
+    size = int(meta["ContentLength"])
+    version = version or meta.get("VersionId")
+    try:
+        if size > s.max_archive_bytes:
+            raise ArchiveRejected("too_large", f"the archive is {size} bytes; the limit is "
+                                  f"{s.max_archive_bytes}")
+        inspect_archive(blobs.open_stream(key, version), max_files=s.max_archive_files,
+                        max_unpacked_bytes=s.max_archive_bytes * 20)
+    except ArchiveRejected as rejected:
+        move = cv.mark_errored(now_iso(), code=rejected.code, message=rejected.message)
+        _save_if_still(cv, move)
+        return cv.status
+    move = cv.mark_uploaded(now_iso(), blob_version=version, size=size)
+    if _save_if_still(cv, move):
+        _promote_to_current(cv)
+        hooks.cv_uploaded(cv)
+    return cv.status
+
+
+def _save_if_still(cv: ConfigurationVersion, move) -> bool:
+    try:
+        repo.save_cv_transition(cv, move)
+        return True
+    except Conflict:
+        log.info("configuration version %s was finished by another delivery", cv.id)
+        return False
+
+
+def _promote_to_current(cv: ConfigurationVersion) -> None:
+    """The newest uploaded non-provisional version becomes the workspace's current one."""
+    if cv.provisional or cv.speculative:
+        return
+    ws = WorkspaceModel(id=cv.workspace_id)
+    try:
+        ws.update(actions=[WorkspaceModel.current_cv_id.set(cv.id),
+                           WorkspaceModel.current_cv_seq.set(cv.seq)],
+                  condition=WorkspaceModel.id.exists() & (
+                      WorkspaceModel.current_cv_seq.does_not_exist()
+                      | (WorkspaceModel.current_cv_seq < cv.seq)))
+    except Exception as exc:  # a newer version is already current, or the workspace is gone
+        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+
+
+# -- archive, download, backing data -----------------------------------------------------------
+
+def archive(principal: Principal, cv_id: str) -> None:
+    cv = get(principal, cv_id)
+    move = cv.archive(now_iso(), is_current=is_current(cv))
+    repo.save_cv_transition(cv, move)
+    blobs.delete_every_version(blobs.cv_key(cv.id))
+
+
+def download_url(principal: Principal, cv_id: str) -> str:
+    cv = get(principal, cv_id)
+    if not cv.downloadable:
+        raise NotFound(f"configuration version {cv_id} is {cv.status.value}; nothing to download")
+    return blobs.presign_get(blobs.cv_key(cv.id), ttl=settings().download_url_ttl,
+                             version=cv.blob_version)
+
+
+def read_archive(cv: ConfigurationVersion) -> BinaryIO:
+    return blobs.open_stream(blobs.cv_key(cv.id), cv.blob_version)
+
+
+def soft_delete_backing_data(principal: Principal, cv_id: str) -> ConfigurationVersion:
+    cv = get(principal, cv_id)
+    move = cv.soft_delete_backing_data(now_iso(), is_current=is_current(cv))
+    repo.save_cv_transition(cv, move)
+    blobs.soft_delete(blobs.cv_key(cv.id))
+    return cv
+
+
+def restore_backing_data(principal: Principal, cv_id: str) -> ConfigurationVersion:
+    cv = get(principal, cv_id)
+    move = cv.restore_backing_data(now_iso())
+    repo.save_cv_transition(cv, move)
+    blobs.restore(blobs.cv_key(cv.id))
+    return cv
+
+
+def permanently_delete_backing_data(principal: Principal, cv_id: str) -> ConfigurationVersion:
+    cv = get(principal, cv_id)
+    move = cv.permanently_delete_backing_data(now_iso())
+    repo.save_cv_transition(cv, move)
+    blobs.delete_every_version(blobs.cv_key(cv.id))
+    cv.blob_version = None
+    return cv

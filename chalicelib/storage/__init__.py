@@ -1,0 +1,1 @@
+"""DynamoDB through pynamodb: models (with their access patterns) and repositories."""

@@ -1,0 +1,179 @@
+"""pynamodb models. Tables, keys and GSIs are those of infra/resources.yaml, whose header lists
+every access pattern; each model's docstring names the ones it serves."""
+from __future__ import annotations
+
+from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
+                                 UnicodeAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from ..config import settings
+
+
+def _meta(logical: str) -> type:
+    # Meta.host stays unset: AWS_ENDPOINT_URL(_DYNAMODB) picks the emulator when set.
+    return type("Meta", (), {"table_name": settings().table(logical), "region": settings().region})
+
+
+def _index_meta(name: str) -> type:
+    return type("Meta", (), {"index_name": name, "projection": AllProjection()})
+
+
+class OrganizationsByKind(GlobalSecondaryIndex):
+    Meta = _index_meta("by_kind_name")
+    kind = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(range_key=True)
+
+
+class OrganizationModel(Model):
+    """GetItem by name; all organizations (site admin) by Query on by_kind_name."""
+    Meta = _meta("organizations")
+    name = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(default="organization")
+    email = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    session_timeout = NumberAttribute(null=True)
+    session_remember = NumberAttribute(null=True)
+    collaborator_auth_policy = UnicodeAttribute(default="password")
+    cost_estimation_enabled = BooleanAttribute(default=False)
+    token_id = UnicodeAttribute(null=True)
+    by_kind = OrganizationsByKind()
+
+
+class UsersByEmail(GlobalSecondaryIndex):
+    Meta = _index_meta("by_email")
+    email = UnicodeAttribute(hash_key=True)
+
+
+class UserModel(Model):
+    """GetItem by id; find by email (memberships invite by email)."""
+    Meta = _meta("users")
+    id = UnicodeAttribute(hash_key=True)
+    username = UnicodeAttribute()
+    email = UnicodeAttribute()
+    site_admin = BooleanAttribute(default=False)
+    created_at = UnicodeAttribute()
+    by_email = UsersByEmail()
+
+
+class TokensById(GlobalSecondaryIndex):
+    Meta = _index_meta("by_id")
+    id = UnicodeAttribute(hash_key=True)
+
+
+class TokensByOwner(GlobalSecondaryIndex):
+    Meta = _index_meta("by_owner")
+    owner = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class TokenModel(Model):
+    """GetItem by sha256 of the secret on every request; only the hash is stored."""
+    Meta = _meta("tokens")
+    token_hash = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute()
+    owner = UnicodeAttribute()         # "user:<id>" or "organization:<name>"
+    kind = UnicodeAttribute()          # user | organization
+    user_id = UnicodeAttribute(null=True)
+    org = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    by_id = TokensById()
+    by_owner = TokensByOwner()
+
+
+class MembershipsByUser(GlobalSecondaryIndex):
+    Meta = _index_meta("by_user")
+    user_id = UnicodeAttribute(hash_key=True)
+    org = UnicodeAttribute(range_key=True)
+
+
+class MembershipsById(GlobalSecondaryIndex):
+    Meta = _index_meta("by_id")
+    id = UnicodeAttribute(hash_key=True)
+
+
+class MembershipModel(Model):
+    """A user in an organization's owners team. Org members: Query org; a user's orgs: by_user."""
+    Meta = _meta("memberships")
+    org = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+    id = UnicodeAttribute()
+    team = UnicodeAttribute(default="owners")
+    status = UnicodeAttribute(default="active")
+    created_at = UnicodeAttribute()
+    by_user = MembershipsByUser()
+    by_id = MembershipsById()
+
+
+class WorkspacesByOrgName(GlobalSecondaryIndex):
+    Meta = _index_meta("by_org_name")
+    org = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(range_key=True)
+
+
+class WorkspaceModel(Model):
+    """GetItem by id; by org + name and the org's list (name order) through by_org_name."""
+    Meta = _meta("workspaces")
+    id = UnicodeAttribute(hash_key=True)
+    org = UnicodeAttribute()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    auto_apply = BooleanAttribute(default=False)
+    terraform_version = UnicodeAttribute(default="latest")
+    working_directory = UnicodeAttribute(null=True)
+    execution_mode = UnicodeAttribute(default="remote")
+    speculative_enabled = BooleanAttribute(default=True)
+    queue_all_runs = BooleanAttribute(default=False)
+    allow_destroy_plan = BooleanAttribute(default=True)
+    file_triggers_enabled = BooleanAttribute(default=True)
+    trigger_prefixes = ListAttribute(of=UnicodeAttribute, default=list)
+    tag_names = ListAttribute(of=UnicodeAttribute, default=list)
+    locked = BooleanAttribute(default=False)
+    locked_by = UnicodeAttribute(null=True)
+    lock_reason = UnicodeAttribute(null=True)
+    cv_seq = NumberAttribute(default=0)
+    current_cv_id = UnicodeAttribute(null=True)
+    current_cv_seq = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    by_org_name = WorkspacesByOrgName()
+
+
+class CVsByWorkspace(GlobalSecondaryIndex):
+    Meta = _index_meta("by_workspace_seq")
+    workspace_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+
+
+class ConfigurationVersionModel(Model):
+    """GetItem by id; page N of a workspace's list: Query by_workspace_seq, seq BETWEEN."""
+    Meta = _meta("configuration-versions")
+    id = UnicodeAttribute(hash_key=True)
+    workspace_id = UnicodeAttribute()
+    org = UnicodeAttribute()
+    seq = NumberAttribute()
+    status = UnicodeAttribute()
+    source = UnicodeAttribute()
+    speculative = BooleanAttribute(default=False)
+    provisional = BooleanAttribute(default=False)
+    auto_queue_runs = BooleanAttribute(default=True)
+    status_timestamps = MapAttribute(default=dict)
+    error = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    ingress = MapAttribute(null=True)
+    blob_version = UnicodeAttribute(null=True)
+    size = NumberAttribute(null=True)
+    active_runs = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    by_workspace = CVsByWorkspace()
+
+
+ALL_MODELS = (OrganizationModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
+              ConfigurationVersionModel)
+
+
+def reset_connections() -> None:
+    """Drop cached botocore clients (tests swap emulators between cases)."""
+    for model in ALL_MODELS:
+        model._connection = None

@@ -1,0 +1,1 @@
+"""SQS-triggered handlers (Lambda in AWS; the dev stack's dispatcher locally)."""
