@@ -17,6 +17,7 @@ from ..config import settings
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
+_session: list[boto3.session.Session] = []  # one session: it caches the loaded service models
 
 
 def _custom_endpoint() -> bool:
@@ -36,7 +37,9 @@ def _make(service: str) -> Any:
 
         return localstack_client.session.Session(region_name=settings().region).client(
             service, config=cfg)
-    return boto3.session.Session().client(service, config=cfg)
+    if not _session:
+        _session.append(boto3.session.Session())
+    return _session[0].client(service, config=cfg)
 
 
 def client(service: str) -> Any:

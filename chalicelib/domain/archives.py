@@ -47,42 +47,80 @@ def inspect_archive(stream: BinaryIO, *, max_files: int, max_unpacked_bytes: int
         raise ArchiveRejected("empty_archive", "the uploaded archive is empty")
     if head != GZIP_MAGIC:
         raise ArchiveRejected("not_gzip", "the upload is not gzip-compressed (expected .tar.gz)")
+    gunzipped = _Gunzip(head, stream, limit=max_unpacked_bytes + 1024 * 1024)
     files = unpacked = 0
     try:
-        with tarfile.open(fileobj=_Prepend(head, stream), mode="r|gz") as tar:
+        with tarfile.open(fileobj=gunzipped, mode="r|") as tar:
             for member in tar:
                 files += 1
                 if files > max_files:
                     raise ArchiveRejected(
                         "too_many_files", f"the archive holds more than {max_files} entries")
-                name = member.name
-                if _unsafe_path(name):
-                    raise ArchiveRejected("unsafe_path", f"unsafe path in archive: {name!r}")
-                if member.isdev():
-                    raise ArchiveRejected(
-                        "device_file", f"device or FIFO entries are not allowed: {name!r}")
-                if member.issym() and _escapes_root(posixpath.dirname(name), member.linkname):
-                    raise ArchiveRejected("link_escapes_root",
-                                          f"symlink {name!r} -> {member.linkname!r} leaves the root")
-                if member.islnk() and (_unsafe_path(member.linkname)
-                                       or _escapes_root("", member.linkname)):
-                    raise ArchiveRejected("link_escapes_root",
-                                          f"hard link {name!r} -> {member.linkname!r} leaves the root")
+                _check_member(member)
                 unpacked += max(member.size, 0)
                 if unpacked > max_unpacked_bytes:
                     raise ArchiveRejected(
                         "too_large", f"the archive unpacks to more than {max_unpacked_bytes} bytes")
     except ArchiveRejected:
         raise
-    except (tarfile.ReadError, tarfile.StreamError) as exc:
-        if files == 0 and "empty" in str(exc).lower():
+    except (zlib.error, EOFError) as exc:
+        raise ArchiveRejected("corrupt_archive", f"the gzip stream is corrupt ({exc})") from exc
+    except tarfile.TarError as exc:
+        if gunzipped.produced == 0:
             raise ArchiveRejected("empty_archive", "the archive holds no files") from exc
         raise ArchiveRejected("not_tar", f"the gzip data is not a tar archive ({exc})") from exc
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ArchiveRejected("corrupt_archive", f"the gzip stream is corrupt ({exc})") from exc
     if files == 0:
         raise ArchiveRejected("empty_archive", "the archive holds no files")
     return ArchiveReport(files=files, unpacked_bytes=unpacked)
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if _unsafe_path(name):
+        raise ArchiveRejected("unsafe_path", f"unsafe path in archive: {name!r}")
+    if member.isdev():
+        raise ArchiveRejected("device_file", f"device or FIFO entries are not allowed: {name!r}")
+    if member.issym() and _escapes_root(posixpath.dirname(name), member.linkname):
+        raise ArchiveRejected("link_escapes_root",
+                              f"symlink {name!r} -> {member.linkname!r} leaves the root")
+    if member.islnk() and (_unsafe_path(member.linkname) or _escapes_root("", member.linkname)):
+        raise ArchiveRejected("link_escapes_root",
+                              f"hard link {name!r} -> {member.linkname!r} leaves the root")
+
+
+class _Gunzip:
+    """A forward-only stream of the decompressed bytes. Decompressing here, not in tarfile,
+    keeps gzip corruption (zlib.error) apart from tar errors, and caps the output so a gzip
+    bomb cannot exhaust memory or time."""
+
+    def __init__(self, head: bytes, stream: BinaryIO, *, limit: int) -> None:
+        self._source = _Prepend(head, stream)
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._buffer = b""
+        self._limit = limit
+        self.produced = 0
+        self._eof = False
+
+    def read(self, size: int = -1) -> bytes:
+        want = size if size is not None and size >= 0 else 1 << 62
+        while len(self._buffer) < want and not self._eof:
+            chunk = self._source.read(64 * 1024)
+            if not chunk:
+                if not self._inflate.eof:
+                    raise EOFError("the gzip stream ends early")
+                self._eof = True
+                break
+            data = self._inflate.decompress(chunk)
+            if self._inflate.eof and self._inflate.unused_data:
+                # concatenated gzip members are legal; tar data never needs them here
+                self._source = _Prepend(self._inflate.unused_data, self._source)  # type: ignore
+                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self.produced += len(data)
+            if self.produced > self._limit:
+                raise ArchiveRejected("too_large", "the archive unpacks to more than the limit")
+            self._buffer += data
+        out, self._buffer = self._buffer[:want], self._buffer[want:]
+        return out
 
 
 class _Prepend:

@@ -1,0 +1,225 @@
+"""Shared fixtures.
+
+* unit tests need nothing;
+* integration tests run the Chalice app in-process under moto's `mock_aws`, with the resources
+  of infra/resources.yaml created by the same provisioner the dev stack uses;
+* e2e tests share ONE dev stack (`terraless dev` in a subprocess) for the whole session.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Never let a test reach real AWS, whatever the machine's environment says.
+for _key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "LOCALSTACK_HOST", "AWS_PROFILE",
+             "AWS_SESSION_TOKEN"):
+    os.environ.pop(_key, None)
+os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                  AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
+                  TERRALESS_PUBLIC_URL="http://terraless.test", TERRALESS_TOKEN_CACHE_SECONDS="0")
+
+ADMIN_TOKEN = "test-admin-token.atlasv1.0123456789"
+
+
+def make_tgz(files: dict[str, str] | None = None) -> bytes:
+    files = files if files is not None else {"main.tf": 'output "answer" { value = 42 }\n'}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1_700_000_000
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def poll(read, done, *, timeout: float = 30.0, interval: float = 0.1):
+    """Call read() until done(value) is true; fail with the last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        time.sleep(interval)
+
+
+# -- integration: the app under mock_aws ---------------------------------------------------------
+
+class Api:
+    """Chalice's test client with a token and JSON:API bodies."""
+
+    def __init__(self, http, token: str | None) -> None:
+        self.http, self.token = http, token
+
+    def as_token(self, token: str | None) -> "Api":
+        return Api(self.http, token)
+
+    def request(self, method: str, path: str, body=None, *, headers: dict | None = None,
+                raw: bytes | None = None):
+        hdrs = {"Content-Type": "application/vnd.api+json"}
+        if self.token:
+            hdrs["Authorization"] = f"Bearer {self.token}"
+        hdrs.update(headers or {})
+        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        resp = self.http.request(method, path, headers=hdrs, body=payload)
+        resp.json = json.loads(resp.body) if resp.body and resp.body[:1] in (b"{", b"[") else None
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def put(self, path, raw: bytes, **kw):
+        return self.request("PUT", path, raw=raw, **kw)
+
+
+@pytest.fixture
+def aws():
+    """A fresh emulated account with every resource of infra/resources.yaml."""
+    from moto import mock_aws
+
+    from chalicelib import config
+    from chalicelib.aws import clients
+    from chalicelib.local import provision
+    from chalicelib.services import identity
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        config.reset()
+        clients.reset()
+        identity.principal_cache.clear()
+        provision.provision()
+        identity.ensure_site_admin(ADMIN_TOKEN)
+        yield
+        clients.reset()
+
+
+@pytest.fixture
+def app_module(aws):
+    import app as module
+    return module
+
+
+@pytest.fixture
+def api(app_module):
+    from chalice.test import Client
+
+    with Client(app_module.app) as client:
+        yield Api(client.http, ADMIN_TOKEN)
+
+
+@pytest.fixture
+def drain(app_module):
+    """Deliver pending SQS messages to the app's handlers, as Lambda would."""
+    from chalicelib.local import dispatch
+
+    subs = dispatch.subscriptions(app_module.app, app_module)
+
+    def run() -> int:
+        return sum(dispatch.drain(sub) for sub in subs)
+    return run
+
+
+@pytest.fixture
+def org(api):
+    resp = api.post("/api/v2/organizations", {"data": {"type": "organizations", "attributes": {
+        "name": "acme", "email": "ops@acme.test"}}})
+    assert resp.status_code == 201, resp.body
+    return "acme"
+
+
+@pytest.fixture
+def workspace(api, org):
+    resp = api.post(f"/api/v2/organizations/{org}/workspaces",
+                    {"data": {"type": "workspaces", "attributes": {"name": "prod"}}})
+    assert resp.status_code == 201, resp.body
+    return resp.json["data"]["id"]
+
+
+@pytest.fixture
+def upload(api, drain):
+    """Create a configuration version on a workspace and upload `files`; returns the cv id."""
+    def run(workspace_id: str, files: dict | None = None, *, raw: bytes | None = None,
+            attrs: dict | None = None) -> str:
+        created = api.post(f"/api/v2/workspaces/{workspace_id}/configuration-versions",
+                           {"data": {"type": "configuration-versions",
+                                     "attributes": attrs or {"auto-queue-runs": False}}})
+        assert created.status_code == 201, created.body
+        url = created.json["data"]["attributes"]["upload-url"]
+        path = url.replace("http://terraless.test", "")
+        put = api.as_token(None).put(path, raw if raw is not None else make_tgz(files),
+                                     headers={"Content-Type": "application/octet-stream"})
+        assert put.status_code == 200, put.body
+        drain()
+        return created.json["data"]["id"]
+    return run
+
+
+# -- e2e: one dev stack for the session ------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DevStack:
+    def __init__(self, url: str, token: str, home: Path, proc: subprocess.Popen) -> None:
+        self.url, self.token, self.home, self.proc = url, token, home, proc
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/vnd.api+json"}
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory):
+    import httpx
+
+    home = tmp_path_factory.mktemp("terraless-home")
+    port = _free_port()
+    token = "e2e-admin.atlasv1.tokentokentoken"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TERRALESS_"))}
+    env.update(TERRALESS_PORT=str(port), TERRALESS_MOTO_PORT=str(_free_port()),
+               TERRALESS_HOME=str(home), TERRALESS_BOOTSTRAP_TOKEN=token,
+               TERRALESS_LOG_LEVEL="WARNING", TERRALESS_TLS_PORT=str(_free_port()))
+    log = open(home / "dev.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "chalicelib.cli", "dev"], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        if proc.poll() is not None:
+            raise AssertionError("dev stack exited:\n" + (home / "dev.log").read_text())
+        try:
+            return httpx.get(f"{url}/api/v2/ping", timeout=2).status_code
+        except httpx.HTTPError:
+            return None
+    poll(up, lambda code: code == 200, timeout=60, interval=0.2)
+    yield DevStack(url, token, home, proc)
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()

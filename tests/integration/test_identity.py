@@ -1,0 +1,116 @@
+"""Tokens, organizations, memberships and cross-organization isolation (app under moto)."""
+
+
+def attrs(resp):
+    return resp.json["data"]["attributes"]
+
+
+def test_discovery_and_ping_need_no_token(api):
+    anon = api.as_token(None)
+    disc = anon.get("/.well-known/terraform.json")
+    assert disc.status_code == 200
+    assert {"tfe.v2", "tfe.v2.1", "tfe.v2.2", "state.v2", "modules.v1"} <= set(disc.json)
+    ping = anon.get("/api/v2/ping")
+    assert ping.status_code == 200 and ping.headers["TFP-API-Version"] == "2.5"
+
+
+def test_every_other_route_needs_a_valid_token(api, workspace):
+    for token in (None, "not-a-token"):
+        for path in ("/api/v2/organizations", f"/api/v2/workspaces/{workspace}",
+                     "/api/v2/account/details", f"/api/v2/workspaces/{workspace}/configuration-versions"):
+            resp = api.as_token(token).get(path)
+            assert resp.status_code == 401, (token, path)
+            assert resp.json["errors"][0]["status"] == "401"
+
+
+def test_organization_crud_and_entitlements(api, org):
+    shown = api.get(f"/api/v2/organizations/{org}")
+    assert shown.status_code == 200 and shown.json["data"]["id"] == org
+    assert shown.json["data"]["links"]["self"] == f"/api/v2/organizations/{org}"
+    assert attrs(shown)["created-at"].endswith("Z")
+    ent = api.get(f"/api/v2/organizations/{org}/entitlement-set")
+    assert attrs(ent)["operations"] is True and ent.json["data"]["type"] == "entitlement-sets"
+    upd = api.patch(f"/api/v2/organizations/{org}", {"data": {"attributes": {"email": "new@acme.test"}}})
+    assert upd.status_code == 200 and attrs(upd)["email"] == "new@acme.test"
+    listed = api.get("/api/v2/organizations")
+    assert [o["id"] for o in listed.json["data"]] == [org]
+    assert listed.json["meta"]["pagination"]["total-count"] == 1
+    dup = api.post("/api/v2/organizations", {"data": {"attributes": {"name": org, "email": "x@y.z"}}})
+    assert dup.status_code == 409
+    bad = api.post("/api/v2/organizations", {"data": {"attributes": {"name": "bad name!", "email": "x@y.z"}}})
+    assert bad.status_code == 422 and bad.json["errors"][0]["source"]["pointer"] == "/data/attributes/name"
+    assert api.delete(f"/api/v2/organizations/{org}").status_code == 204
+    assert api.get(f"/api/v2/organizations/{org}").status_code == 404
+
+
+def test_organization_token_scope(api, org, workspace):
+    created = api.post(f"/api/v2/organizations/{org}/authentication-token")
+    assert created.status_code == 201
+    org_token = attrs(created)["token"]
+    as_org = api.as_token(org_token)
+    assert as_org.get(f"/api/v2/workspaces/{workspace}").status_code == 200
+    # The reference: creating configuration versions is refused to organization tokens.
+    refused = as_org.post(f"/api/v2/workspaces/{workspace}/configuration-versions",
+                          {"data": {"attributes": {}}})
+    assert refused.status_code == 403 and refused.json["errors"][0]["status"] == "403"
+    # A second organization is invisible to it.
+    api.post("/api/v2/organizations", {"data": {"attributes": {"name": "other", "email": "o@o.o"}}})
+    other_ws = api.post("/api/v2/organizations/other/workspaces",
+                        {"data": {"attributes": {"name": "secret"}}}).json["data"]["id"]
+    assert as_org.get("/api/v2/organizations/other").status_code == 404
+    assert as_org.get(f"/api/v2/workspaces/{other_ws}").status_code == 404
+    assert as_org.get("/api/v2/organizations/other/workspaces/secret").status_code == 404
+    # Regenerating revokes the previous token; deleting revokes the new one.
+    regenerated = attrs(api.post(f"/api/v2/organizations/{org}/authentication-token"))["token"]
+    assert as_org.get(f"/api/v2/workspaces/{workspace}").status_code == 401
+    assert api.as_token(regenerated).get(f"/api/v2/workspaces/{workspace}").status_code == 200
+    assert api.delete(f"/api/v2/organizations/{org}/authentication-token").status_code == 204
+    assert api.as_token(regenerated).get(f"/api/v2/workspaces/{workspace}").status_code == 401
+
+
+def test_user_tokens_follow_memberships(api, org, workspace):
+    invited = api.post(f"/api/v2/organizations/{org}/organization-memberships",
+                       {"data": {"attributes": {"email": "dev@acme.test"}}})
+    assert invited.status_code == 201
+    user_id = invited.json["data"]["relationships"]["user"]["data"]["id"]
+    assert user_id.startswith("user-")
+    token = api.post(f"/api/v2/users/{user_id}/authentication-tokens",
+                     {"data": {"attributes": {"description": "ci"}}})
+    assert token.status_code == 201 and token.json["data"]["id"].startswith("at-")
+    secret = attrs(token)["token"]
+    dev = api.as_token(secret)
+    me = dev.get("/api/v2/account/details")
+    assert me.status_code == 200 and me.json["data"]["id"] == user_id
+    assert attrs(me)["is-site-admin"] is False
+    assert dev.get(f"/api/v2/workspaces/{workspace}").status_code == 200
+    # A user may create configuration versions (not refused like organization tokens).
+    assert dev.post(f"/api/v2/workspaces/{workspace}/configuration-versions",
+                    {"data": {"attributes": {}}}).status_code == 201
+    # Organizations the user does not belong to are invisible.
+    api.post("/api/v2/organizations", {"data": {"attributes": {"name": "other", "email": "o@o.o"}}})
+    assert dev.get("/api/v2/organizations/other").status_code == 404
+    assert [o["id"] for o in dev.get("/api/v2/organizations").json["data"]] == [org]
+    # Listing shows hashes only: no token secret is ever returned again.
+    listed = dev.get(f"/api/v2/users/{user_id}/authentication-tokens")
+    assert listed.status_code == 200 and all(t["attributes"]["token"] is None for t in listed.json["data"])
+    # Removing the membership removes access; deleting the token makes it invalid.
+    assert api.delete(f"/api/v2/organization-memberships/{invited.json['data']['id']}").status_code == 204
+    assert dev.get(f"/api/v2/workspaces/{workspace}").status_code == 404
+    assert dev.delete(f"/api/v2/authentication-tokens/{token.json['data']['id']}").status_code == 204
+    assert dev.get("/api/v2/account/details").status_code == 401
+
+
+def test_tokens_are_stored_as_hashes_only(api, org):
+    from chalicelib.storage.models import TokenModel
+
+    secret = attrs(api.post(f"/api/v2/organizations/{org}/authentication-token"))["token"]
+    stored = [t.attribute_values for t in TokenModel.scan()]  # test-only inspection
+    assert stored and not any(secret in str(values) for values in stored)
+
+
+def test_organization_tokens_cannot_create_organizations_or_tokens(api, org):
+    org_token = attrs(api.post(f"/api/v2/organizations/{org}/authentication-token"))["token"]
+    as_org = api.as_token(org_token)
+    assert as_org.post("/api/v2/organizations", {"data": {"attributes": {
+        "name": "x", "email": "x@y.z"}}}).status_code == 403
+    assert as_org.post(f"/api/v2/organizations/{org}/authentication-token").status_code == 403

@@ -1,0 +1,78 @@
+"""Workspaces: CRUD, lookup by name, list/search/pagination, lock, bad input."""
+
+
+def test_create_show_update_delete(api, org):
+    created = api.post(f"/api/v2/organizations/{org}/workspaces", {"data": {"type": "workspaces",
+                       "attributes": {"name": "web", "auto-apply": True, "unknown-attr": 1,
+                                      "terraform-version": "1.0.3"}}})
+    assert created.status_code == 201
+    data = created.json["data"]
+    assert data["type"] == "workspaces" and data["id"].startswith("ws-")
+    assert data["links"]["self"] == f"/api/v2/workspaces/{data['id']}"
+    a = data["attributes"]
+    assert a["auto-apply"] is True and a["terraform-version"] == "1.0.3"
+    assert a["trigger-prefixes"] == [] and a["tag-names"] == [] and a["locked"] is False
+    by_name = api.get(f"/api/v2/organizations/{org}/workspaces/web")
+    assert by_name.json["data"]["id"] == data["id"]
+    upd = api.patch(f"/api/v2/workspaces/{data['id']}", {"data": {"attributes": {
+        "description": "frontend", "tag-names": ["a", "b"]}}})
+    assert upd.status_code == 200 and upd.json["data"]["attributes"]["tag-names"] == ["a", "b"]
+    renamed = api.patch(f"/api/v2/organizations/{org}/workspaces/web",
+                        {"data": {"attributes": {"name": "www"}}})
+    assert renamed.json["data"]["attributes"]["name"] == "www"
+    assert api.get(f"/api/v2/organizations/{org}/workspaces/web").status_code == 404
+    assert api.delete(f"/api/v2/workspaces/{data['id']}").status_code == 204
+    assert api.get(f"/api/v2/workspaces/{data['id']}").status_code == 404
+
+
+def test_list_search_and_pagination(api, org):
+    for name in ("alpha", "beta", "gamma", "alphabet", "delta"):
+        assert api.post(f"/api/v2/organizations/{org}/workspaces",
+                        {"data": {"attributes": {"name": name}}}).status_code == 201
+    page = api.get(f"/api/v2/organizations/{org}/workspaces?page%5Bsize%5D=2&page%5Bnumber%5D=2")
+    assert [w["attributes"]["name"] for w in page.json["data"]] == ["beta", "delta"]
+    assert page.json["meta"]["pagination"] == {"current-page": 2, "page-size": 2, "prev-page": 1,
+                                               "next-page": 3, "total-pages": 3, "total-count": 5}
+    found = api.get(f"/api/v2/organizations/{org}/workspaces?search%5Bname%5D=alpha")
+    assert sorted(w["attributes"]["name"] for w in found.json["data"]) == ["alpha", "alphabet"]
+    empty_filter = api.get(f"/api/v2/organizations/{org}/workspaces?search%5Bname%5D=")
+    assert empty_filter.json["meta"]["pagination"]["total-count"] == 5
+
+
+def test_bad_input(api, org):
+    base = f"/api/v2/organizations/{org}/workspaces"
+    assert api.post(base, raw=b"{not json").status_code == 400
+    assert api.post(base, {"data": {"attributes": {"name": "has space"}}}).status_code == 422
+    assert api.post(base, {"data": {"attributes": {"name": "ok", "auto-apply": "yes"}}}).status_code == 422
+    assert api.post(base, {"data": {"attributes": {"name": "ok", "terraform-version": "banana"}}}).status_code == 422
+    assert api.post(base, {"data": "nope"}).status_code == 422
+    assert api.post(base, {"data": {"attributes": {"name": "dup"}}}).status_code == 201
+    dup = api.post(base, {"data": {"attributes": {"name": "dup"}}})
+    assert dup.status_code == 422 and "taken" in dup.json["errors"][0]["detail"]
+    assert api.get(f"{base}?page%5Bnumber%5D=abc").status_code == 400
+    assert api.get("/api/v2/workspaces/ws-doesnotexist").status_code == 404
+    wrong_method = api.request("PUT", f"/api/v2/organizations/{org}")
+    assert wrong_method.status_code == 405 and wrong_method.json["errors"][0]["status"] == "405"
+    # Nothing stored was harmed by the bad requests.
+    listed = api.get(base).json["data"]
+    assert [w["attributes"]["name"] for w in listed] == ["dup"]
+
+
+def test_lock_unlock_force_unlock(api, org, workspace):
+    base = f"/api/v2/workspaces/{workspace}/actions"
+    locked = api.post(f"{base}/lock", {"reason": "maintenance"})
+    assert locked.status_code == 200 and locked.json["data"]["attributes"]["locked"] is True
+    assert locked.json["data"]["attributes"]["locked-reason"] == "maintenance"
+    again = api.post(f"{base}/lock", {"reason": "again"})
+    assert again.status_code == 409
+    # Another user may not unlock, only force-unlock.
+    member = api.post(f"/api/v2/organizations/{org}/organization-memberships",
+                      {"data": {"attributes": {"email": "b@acme.test"}}}).json
+    uid = member["data"]["relationships"]["user"]["data"]["id"]
+    other = api.as_token(api.post(f"/api/v2/users/{uid}/authentication-tokens").json["data"]["attributes"]["token"])
+    assert other.post(f"{base}/unlock").status_code == 409
+    assert other.post(f"{base}/force-unlock").status_code == 200
+    assert api.post(f"{base}/unlock").status_code == 409
+    assert api.post(f"{base}/force-unlock").status_code == 409
+    assert api.post(f"{base}/lock").status_code == 200
+    assert api.post(f"{base}/unlock").json["data"]["attributes"]["locked"] is False

@@ -1,0 +1,47 @@
+"""The pynamodb models and the resource names of config.py must match infra/resources.yaml,
+the one description of the resources."""
+from chalicelib.config import settings
+from chalicelib.local.provision import load_template
+from chalicelib.storage.models import ALL_MODELS
+
+
+def tables():
+    out = {}
+    for body in load_template()["Resources"].values():
+        if body["Type"] == "AWS::DynamoDB::Table":
+            props = body["Properties"]
+            name = props["TableName"]["Fn::Sub"].replace("${Prefix}", settings().prefix)
+            out[name] = props
+    return out
+
+
+def keys(schema):
+    return {k["KeyType"]: k["AttributeName"] for k in schema}
+
+
+def test_every_model_has_its_table_with_the_same_keys_and_indexes():
+    declared = tables()
+    for model in ALL_MODELS:
+        props = declared[model.Meta.table_name]
+        model_keys = {"HASH": model._hash_keyname}
+        if model._range_keyname:
+            model_keys["RANGE"] = model._range_keyname
+        assert keys(props["KeySchema"]) == model_keys, model.__name__
+        declared_indexes = {i["IndexName"]: keys(i["KeySchema"])
+                            for i in props.get("GlobalSecondaryIndexes", [])}
+        for index in model._indexes.values():
+            index_keys = {("HASH" if a.is_hash_key else "RANGE"): name
+                          for name, a in index.Meta.attributes.items()
+                          if a.is_hash_key or a.is_range_key}
+            assert declared_indexes.get(index.Meta.index_name) == index_keys, \
+                (model.__name__, index.Meta.index_name)
+    assert len(declared) == len(ALL_MODELS)
+
+
+def test_bucket_and_queue_names_follow_the_rule_config_uses():
+    resources = load_template()["Resources"]
+    bucket = resources["BlobsBucket"]["Properties"]
+    assert bucket["BucketName"]["Fn::Sub"].replace("${Prefix}", settings().prefix) == settings().bucket
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    queue = resources["UploadsQueue"]["Properties"]["QueueName"]["Fn::Sub"]
+    assert queue.replace("${Prefix}", settings().prefix) == settings().queue("uploads")
