@@ -5,7 +5,7 @@ from chalicelib.api import (configuration_versions, discovery, organizations, us
                             workspaces)
 from chalicelib.api.routing import jsonapi_errors
 from chalicelib.config import settings
-from chalicelib.workers import uploads
+from chalicelib.workers import fetches, uploads
 
 app = Chalice(app_name="terraless")
 # Archives arrive as application/octet-stream from most clients; curl's --data-binary default
@@ -22,3 +22,8 @@ app.register_middleware(jsonapi_errors, "http")
 @app.on_sqs_message(queue=settings().queue("uploads"), batch_size=10)
 def on_upload_event(event):
     return uploads.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings().queue("fetches"), batch_size=1)
+def on_fetch_request(event):
+    return fetches.handle(event.to_dict(), event.context)

@@ -37,7 +37,15 @@ TRANSITIONS: dict[CVStatus, frozenset[CVStatus]] = {
 }
 
 SOURCE_API = "tfe-api"
-SOURCE_VCS = "terraform"  # fetched from a clone URL by Terraless itself (pytfe's enum value)
+# VCS-style versions are fetched by Terraless from a clone URL; `source` names the host kind
+# with the values clients know (pytfe's ConfigurationSource).
+VCS_SOURCES = {"github": "github", "gitlab": "gitlab", "bitbucket": "bitbucket",
+               "dev.azure.com": "ado", "visualstudio.com": "ado"}
+
+
+def source_for_clone_url(url: str) -> str:
+    lowered = url.lower()
+    return next((source for host, source in VCS_SOURCES.items() if host in lowered), SOURCE_API)
 
 
 @dataclass(frozen=True)
@@ -69,10 +77,11 @@ class ConfigurationVersion:
     blob_version: str | None = None
     size: int | None = None
     active_runs: int = 0
+    vcs: bool = False
 
     @property
     def is_vcs(self) -> bool:
-        return self.source != SOURCE_API
+        return self.vcs
 
     @property
     def downloadable(self) -> bool:

@@ -103,6 +103,7 @@ def run() -> int:
             os.environ.setdefault(key, "testing")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("TERRALESS_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    os.environ.setdefault("TERRALESS_ALLOW_LOCAL_REPOS", "1")  # clone-url may be a local path
     os.environ["TERRALESS_SIGNING_SECRET"] = _secret_file(
         home / "signing-secret", os.environ.get("TERRALESS_SIGNING_SECRET"))
 

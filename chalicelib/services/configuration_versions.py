@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 from typing import BinaryIO
 
-from ..aws import blobs
+from ..aws import blobs, queues
 from ..config import settings
 from ..domain.access import Principal
 from ..domain.archives import ArchiveRejected, inspect_archive
 from ..domain.clock import now_iso
-from ..domain.configuration_versions import (SOURCE_API, ConfigurationVersion, CVStatus)
+from ..domain.configuration_versions import (SOURCE_API, ConfigurationVersion, CVStatus,
+                                             source_for_clone_url)
 from ..domain.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
 from ..domain.ids import new_id
 from ..storage import repositories as repo
 from ..storage.models import WorkspaceModel
-from . import hooks, signing, workspaces
+from . import hooks, signing, vcs, workspaces
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +61,55 @@ def create(principal: Principal, workspace_id: str, attrs: dict) -> tuple[Config
     speculative = _flag(attrs, "speculative", False)
     provisional = _flag(attrs, "provisional", False)
     ingress = _ingress(attrs)
+    clone_url = (ingress or {}).get("clone-url")
+    if clone_url is not None and not isinstance(clone_url, str):
+        raise Unprocessable("clone-url must be a string",
+                            pointer="/data/attributes/ingress-attributes/clone-url")
+    # `fetch: true` with a clone URL makes Terraless fetch the code itself (VCS-style).
+    fetch = _flag(attrs, "fetch", False) if clone_url else False
     stamp = now_iso()
 
     def build(seq: int) -> ConfigurationVersion:
         return ConfigurationVersion(
             id=new_id("cv"), workspace_id=ws.id, org=ws.org, seq=seq, created_at=stamp,
-            source=SOURCE_API, speculative=speculative, provisional=provisional,
-            auto_queue_runs=auto_queue, ingress=ingress,
-            status_timestamps={"pending-at": stamp})
+            source=source_for_clone_url(clone_url) if fetch else SOURCE_API,
+            speculative=speculative, provisional=provisional, auto_queue_runs=auto_queue,
+            ingress=ingress, vcs=fetch, status_timestamps={"pending-at": stamp})
 
     cv = repo.insert_cv(ws, build)
+    if fetch:
+        request_fetch(cv)
+        return cv, None
     return cv, upload_url(cv.id)
+
+
+def request_fetch(cv: ConfigurationVersion) -> None:
+    """pending|archived -> fetching, then a worker clones the repository."""
+    move = cv.start_fetching(now_iso())
+    repo.save_cv_transition(cv, move)
+    queues.send("fetches", {"cv_id": cv.id})
+
+
+def fetch_from_vcs(cv_id: str) -> CVStatus | None:
+    """Worker side of `request_fetch`. Idempotent: only a version still fetching is worked on;
+    the archive lands in S3 and the upload event finishes the version as for any upload."""
+    cv = repo.find_cv(cv_id)
+    if cv is None or cv.status != CVStatus.FETCHING:
+        return cv.status if cv else None
+    ingress = cv.ingress or {}
+    try:
+        archive_bytes, sha = vcs.fetch_archive(ingress["clone-url"], commit=ingress.get("commit-sha"),
+                                               branch=ingress.get("branch"))
+    except vcs.FetchFailed as failed:
+        _save_if_still(cv, cv.mark_errored(now_iso(), code="vcs_fetch_failed", message=str(failed)))
+        return cv.status
+    if ingress.get("commit-sha") != sha:
+        # record what was checked out; the status stays fetching (same-status write)
+        cv.ingress = {**ingress, "commit-sha": sha}
+        repo.save_cv_fields(cv, expected=CVStatus.FETCHING)
+    blobs.put(blobs.cv_key(cv.id), archive_bytes, length=len(archive_bytes),
+              content_type="application/x-tar")
+    return cv.status
 
 
 def get(principal: Principal, cv_id: str) -> ConfigurationVersion:

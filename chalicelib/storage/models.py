@@ -165,6 +165,7 @@ class ConfigurationVersionModel(Model):
     blob_version = UnicodeAttribute(null=True)
     size = NumberAttribute(null=True)
     active_runs = NumberAttribute(default=0)
+    vcs = BooleanAttribute(default=False)
     created_at = UnicodeAttribute()
     by_workspace = CVsByWorkspace()
 

@@ -55,7 +55,7 @@ def _cv_from(item: ConfigurationVersionModel) -> ConfigurationVersion:
         error=item.error, error_message=item.error_message,
         ingress=item.ingress.as_dict() if item.ingress else None,
         blob_version=item.blob_version, size=int(item.size) if item.size is not None else None,
-        active_runs=int(item.active_runs or 0))
+        active_runs=int(item.active_runs or 0), vcs=bool(item.vcs))
 
 
 def _cv_item(cv: ConfigurationVersion) -> ConfigurationVersionModel:
@@ -64,7 +64,7 @@ def _cv_item(cv: ConfigurationVersion) -> ConfigurationVersionModel:
         source=cv.source, speculative=cv.speculative, provisional=cv.provisional,
         auto_queue_runs=cv.auto_queue_runs, status_timestamps=cv.status_timestamps,
         error=cv.error, error_message=cv.error_message, ingress=cv.ingress,
-        blob_version=cv.blob_version, size=cv.size, active_runs=cv.active_runs,
+        blob_version=cv.blob_version, size=cv.size, active_runs=cv.active_runs, vcs=cv.vcs,
         created_at=cv.created_at)
 
 
@@ -108,6 +108,12 @@ def save_cv_transition(cv: ConfigurationVersion, move: Transition, **extra_condi
     with conditional(f"configuration version {cv.id} changed concurrently "
                      f"(expected {move.from_status.value})"):
         item.save(condition=condition)
+
+
+def save_cv_fields(cv: ConfigurationVersion, *, expected: CVStatus) -> None:
+    """Write non-status fields, on the condition that the status has not moved meanwhile."""
+    with conditional(f"configuration version {cv.id} changed concurrently"):
+        _cv_item(cv).save(condition=ConfigurationVersionModel.status == expected.value)
 
 
 def cv_page(workspace_id: str, total: int, page: int, size: int) -> list[ConfigurationVersion]:

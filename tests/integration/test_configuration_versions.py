@@ -239,3 +239,48 @@ def test_presigned_mode_hands_out_a_direct_s3_url(api, workspace, drain, monkeyp
     drain()
     assert status(api, created.json["data"]["id"]) == "uploaded"
     config.reset()
+
+
+def _git_repo(path, files):
+    import subprocess
+    path.mkdir()
+    for name, text in files.items():
+        (path / name).write_text(text)
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(path)}
+    for cmd in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "init"]):
+        subprocess.run(["git", *cmd], cwd=path, env=env, check=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_vcs_style_version_is_fetched_then_uploaded(api, workspace, drain, tmp_path):
+    sha = _git_repo(tmp_path / "repo", {"main.tf": 'output "from_git" { value = true }\n'})
+    created = api.post(f"/api/v2/workspaces/{workspace}/configuration-versions", {"data": {
+        "attributes": {"fetch": True, "auto-queue-runs": False, "ingress-attributes": {
+            "clone-url": f"file://{tmp_path / 'repo'}", "branch": "main"}}}})
+    assert created.status_code == 201
+    a = attrs(created)
+    assert a["status"] == "fetching" and "upload-url" not in a
+    cv_id = created.json["data"]["id"]
+    drain()
+    shown = attrs(api.get(f"{CV}/{cv_id}"))
+    assert shown["status"] == "uploaded"
+    assert list(shown["status-timestamps"]) == ["pending-at", "fetching-at", "uploaded-at"]
+    ia = api.get(f"{CV}/{cv_id}/ingress-attributes").json["data"]["attributes"]
+    assert ia["commit-sha"] == sha
+    archive = requests.get(api.get(f"{CV}/{cv_id}/download").headers["Location"]).content
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        assert tar.getnames() == ["main.tf"]           # .git is not part of the configuration
+    # VCS versions are archived by the service, not through the API.
+    assert api.post(f"{CV}/{cv_id}/actions/archive").status_code == 409
+
+
+@pytest.mark.parametrize("url", ["file:///nonexistent/repo", "ext::sh -c touch% /tmp/pwned"])
+def test_unfetchable_or_dangerous_clone_urls_end_errored(api, workspace, drain, url):
+    created = api.post(f"/api/v2/workspaces/{workspace}/configuration-versions", {"data": {
+        "attributes": {"fetch": True, "ingress-attributes": {"clone-url": url}}}})
+    cv_id = created.json["data"]["id"]
+    drain()
+    a = attrs(api.get(f"{CV}/{cv_id}"))
+    assert (a["status"], a["error"]) == ("errored", "vcs_fetch_failed") and a["error-message"]

@@ -1,8 +1,8 @@
 """Configuration-version statuses and transitions, without AWS."""
 import pytest
 
-from chalicelib.domain.configuration_versions import (SOURCE_VCS, TRANSITIONS,
-                                                      ConfigurationVersion, CVStatus)
+from chalicelib.domain.configuration_versions import (TRANSITIONS, ConfigurationVersion,
+                                                      CVStatus, source_for_clone_url)
 from chalicelib.domain.errors import BadRequest, Conflict
 
 T = "2026-01-01T00:00:00.000Z"
@@ -56,7 +56,7 @@ def test_archive_refuses_current_running_and_vcs_versions():
     with pytest.raises(Conflict, match="runs in progress"):
         cv(CVStatus.UPLOADED, active_runs=1).archive(T, is_current=False)
     with pytest.raises(Conflict, match="VCS"):
-        cv(CVStatus.UPLOADED, source=SOURCE_VCS).archive(T, is_current=False)
+        cv(CVStatus.UPLOADED, vcs=True).archive(T, is_current=False)
     c = cv(CVStatus.UPLOADED)
     c.archive(T, is_current=False)
     assert c.status == CVStatus.ARCHIVED and not c.downloadable
@@ -85,5 +85,11 @@ def test_backing_data_cycle_and_refusals_are_400s():
 def test_usable_for_runs():
     assert cv(CVStatus.UPLOADED).usable_for_runs
     assert not cv(CVStatus.ARCHIVED).usable_for_runs
-    assert cv(CVStatus.ARCHIVED, source=SOURCE_VCS).usable_for_runs
+    assert cv(CVStatus.ARCHIVED, vcs=True).usable_for_runs
     assert not cv(CVStatus.PENDING).usable_for_runs
+
+
+def test_vcs_source_names_the_host_kind():
+    assert source_for_clone_url("https://github.com/a/b.git") == "github"
+    assert source_for_clone_url("git@gitlab.com:a/b.git") == "gitlab"
+    assert source_for_clone_url("file:///srv/repo") == "tfe-api"
