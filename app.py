@@ -1,11 +1,12 @@
 """Terraless: wires the blueprints and event handlers. Nothing else lives here."""
 from chalice import Chalice
 
-from chalicelib.api import (configuration_versions, discovery, organizations, users,
-                            workspaces)
+from chalicelib.api import (configuration_versions, discovery, organizations, runs,
+                            state_versions, users, workspaces)
 from chalicelib.api.routing import jsonapi_errors
 from chalicelib.config import settings
 from chalicelib.workers import fetches, uploads
+from chalicelib.workers import runs as run_workers
 
 app = Chalice(app_name="terraless")
 # Archives arrive as application/octet-stream from most clients; curl's --data-binary default
@@ -14,7 +15,7 @@ app.api.binary_types.extend(["application/x-www-form-urlencoded", "application/g
                              "application/x-gzip", "application/x-tar"])
 
 for blueprint in (discovery.bp, organizations.bp, users.bp, workspaces.bp,
-                  configuration_versions.bp):
+                  configuration_versions.bp, runs.bp, state_versions.bp):
     app.register_blueprint(blueprint)
 app.register_middleware(jsonapi_errors, "http")
 
@@ -27,3 +28,29 @@ def on_upload_event(event):
 @app.on_sqs_message(queue=settings().queue("fetches"), batch_size=1)
 def on_fetch_request(event):
     return fetches.handle(event.to_dict(), event.context)
+
+
+# Terraform phases: long-running (lambda_timeout in .chalice/config.json), one task at a time.
+@app.on_sqs_message(queue=settings().queue("plans"), batch_size=1)
+def on_plan_task(event):
+    return run_workers.handle_tasks(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings().queue("applies"), batch_size=1)
+def on_apply_task(event):
+    return run_workers.handle_tasks(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings().queue("run-events"), batch_size=10)
+def on_run_event(event):
+    return run_workers.handle_events(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings().queue("plans-dlq"), batch_size=10)
+def on_plan_dead_letter(event):
+    return run_workers.handle_dead_letters(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings().queue("applies-dlq"), batch_size=10)
+def on_apply_dead_letter(event):
+    return run_workers.handle_dead_letters(event.to_dict(), event.context)

@@ -32,6 +32,17 @@ class Settings:
     # an Authorization header, which real S3 rejects next to a presigned signature).
     upload_mode: str
     token_cache_seconds: float
+    # run lifecycle
+    heartbeat_seconds: int
+    phase_timeout_seconds: int
+    confirm_timeout_seconds: int
+    force_cancel_cooloff_seconds: int
+    cancel_grace_seconds: int
+    run_dedup_seconds: int
+    log_url_ttl: int
+    # workers
+    terraform_bin: str | None
+    work_dir: str
 
     def resource(self, logical: str) -> str:
         return f"{self.prefix}-{logical}"
@@ -61,6 +72,16 @@ def settings() -> Settings:
         download_url_ttl=_int("TERRALESS_DOWNLOAD_URL_TTL", 60),
         upload_mode=os.environ.get("TERRALESS_UPLOAD_MODE", "archivist"),
         token_cache_seconds=float(os.environ.get("TERRALESS_TOKEN_CACHE_SECONDS", "5")),
+        heartbeat_seconds=_int("TERRALESS_HEARTBEAT_SECONDS", 30),
+        phase_timeout_seconds=_int("TERRALESS_PHASE_TIMEOUT_SECONDS", 4 * 3600),
+        confirm_timeout_seconds=_int("TERRALESS_CONFIRM_TIMEOUT_SECONDS", 30 * 24 * 3600),
+        force_cancel_cooloff_seconds=_int("TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS", 60),
+        cancel_grace_seconds=_int("TERRALESS_CANCEL_GRACE_SECONDS", 10),
+        run_dedup_seconds=_int("TERRALESS_RUN_DEDUP_SECONDS", 60),
+        log_url_ttl=_int("TERRALESS_LOG_URL_TTL", 24 * 3600),
+        terraform_bin=os.environ.get("TERRALESS_TERRAFORM_BIN") or None,
+        work_dir=os.environ.get("TERRALESS_WORK_DIR", os.path.join(
+            os.environ.get("TMPDIR", "/tmp"), "terraless-work")),
     )
 
 

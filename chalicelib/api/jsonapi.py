@@ -48,6 +48,26 @@ def data_attributes(request, *, required: bool = True) -> dict:
     return attrs
 
 
+def relationship_id(request, name: str) -> str | None:
+    """`data.relationships.<name>.data.id` of a JSON:API body (None when absent)."""
+    body = body_json(request, required=False) or {}
+    rels = (body.get("data") or {}).get("relationships") if isinstance(body, dict) else None
+    rel = rels.get(name) if isinstance(rels, dict) else None
+    data = rel.get("data") if isinstance(rel, dict) else None
+    if data is None:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        raise Unprocessable(f"relationship {name} needs data.id", pointer=f"/data/relationships/{name}")
+    return data["id"]
+
+
+def comment(request) -> str | None:
+    """Actions take an optional {"comment": "..."} body."""
+    body = body_json(request, required=False)
+    value = body.get("comment") if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def query(request, name: str) -> str | None:
     """A query parameter; an empty value counts as absent (clients send `filter[x]=`)."""
     value = (request.query_params or {}).get(name)

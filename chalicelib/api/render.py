@@ -81,6 +81,10 @@ def workspace(ws) -> dict:
             "organization": _rel("organizations", ws.org),
             "current-configuration-version": _rel(
                 "configuration-versions", ws.current_cv_id),
+            "current-run": _rel("runs", ws.current_run_id or ws.latest_run_id),
+            "latest-run": _rel("runs", ws.latest_run_id),
+            "current-state-version": _rel("state-versions", ws.current_sv_id,
+                                          f"{V2}/workspaces/{ws.id}/current-state-version"),
             "locked-by": _rel("users", ws.locked_by if ws.locked and ws.locked_by and
                               ws.locked_by.startswith("user-") else None),
         },
@@ -165,3 +169,120 @@ def membership(m, u=None) -> dict:
         },
         "links": {"self": f"{V2}/organization-memberships/{m.id}"},
     }
+
+
+# -- runs, plans, applies, state versions -----------------------------------------------------------
+
+def _phase_timestamps(phase) -> dict:
+    stamps = dict(phase.status_timestamps)
+    if "running-at" in stamps:          # clients know the phase start as started-at
+        stamps["started-at"] = stamps["running-at"]
+    return stamps
+
+
+def run(r, now) -> dict:
+    o = r.options
+    attrs = {
+        "actions": r.actions(now),
+        "allow-config-generation": False, "allow-empty-apply": False,
+        "auto-apply": o.auto_apply, "canceled-at": r.status_timestamps.get("canceled-at"),
+        "created-at": r.created_at, "error-text": r.error_text, "has-changes": r.has_changes,
+        "is-destroy": o.is_destroy, "message": o.message, "metadata": {},
+        "plan-only": o.plan_only or r.speculative, "refresh": o.refresh,
+        "refresh-only": o.refresh_only, "replace-addrs": o.replace_addrs or None,
+        "target-addrs": o.target_addrs or None, "save-plan": False, "source": r.source,
+        "speculative": r.speculative, "status": r.status.value,
+        "status-timestamps": dict(r.status_timestamps),
+        "terraform-version": r.terraform_version, "trigger-reason": "manual",
+        "variables": [{"key": v["key"], "value": v["value"]} for v in o.variables],
+        "position-in-queue": 0,
+        "permissions": {"can-apply": True, "can-cancel": True, "can-comment": True,
+                        "can-discard": True, "can-force-execute": True, "can-force-cancel": True,
+                        "can-override-policy-check": False},
+    }
+    if r.force_cancel_available_at:
+        attrs["force-cancel-available-at"] = r.force_cancel_available_at
+    rels = {
+        "workspace": _rel("workspaces", r.workspace_id),
+        "configuration-version": _rel("configuration-versions", r.cv_id,
+                                      f"{V2}/runs/{r.id}/configuration-version"),
+        "plan": _rel("plans", r.plan.id, f"{V2}/runs/{r.id}/plan"),
+        "apply": _rel("applies", r.apply.id, f"{V2}/runs/{r.id}/apply"),
+        "created-by": _rel("users", r.created_by),
+        "confirmed-by": _rel("users", None), "canceled-by": _rel("users", None),
+        "input-state-version": _rel("state-versions", None),
+        "cost-estimate": _rel("cost-estimates", None),
+        "policy-checks": {"data": []}, "run-events": {"data": []}, "task-stages": {"data": []},
+        "comments": {"data": []}, "workspace-run-alerts": {"data": []},
+    }
+    return {"id": r.id, "type": "runs", "attributes": attrs, "relationships": rels,
+            "links": {"self": f"{V2}/runs/{r.id}"}}
+
+
+def plan(r, log_read_url: str) -> dict:
+    p = r.plan
+    return {
+        "id": p.id, "type": "plans",
+        "attributes": {
+            "status": p.status.value, "status-timestamps": _phase_timestamps(p),
+            "has-changes": p.has_changes, "resource-additions": p.additions,
+            "resource-changes": p.changes, "resource-destructions": p.destructions,
+            "resource-imports": 0, "log-read-url": log_read_url,
+            "execution-details": {"mode": "remote"}, "generated-configuration": False,
+        },
+        "relationships": {"state-versions": {"data": []}, "exports": {"data": []}},
+        "links": {"self": f"{V2}/plans/{p.id}", "json-output": f"{V2}/plans/{p.id}/json-output"},
+    }
+
+
+def apply(r, log_read_url: str) -> dict:
+    a = r.apply
+    sv = [{"type": "state-versions", "id": r.state_version_id}] if r.state_version_id else []
+    return {
+        "id": a.id, "type": "applies",
+        "attributes": {
+            "status": a.status.value, "status-timestamps": _phase_timestamps(a),
+            "resource-additions": a.additions, "resource-changes": a.changes,
+            "resource-destructions": a.destructions, "resource-imports": 0,
+            "log-read-url": log_read_url, "execution-details": {"mode": "remote"},
+        },
+        "relationships": {"state-versions": {"data": sv}},
+        "links": {"self": f"{V2}/applies/{a.id}"},
+    }
+
+
+def _outputs_of(sv) -> dict:
+    raw = sv.outputs
+    return raw.as_dict() if hasattr(raw, "as_dict") else dict(raw or {})
+
+
+def state_version(sv, public_url: str) -> dict:
+    return {
+        "id": sv.id, "type": "state-versions",
+        "attributes": {
+            "created-at": sv.created_at, "serial": int(sv.serial), "lineage": sv.lineage,
+            "md5": sv.md5, "size": int(sv.size), "status": "finalized",
+            "resources-processed": True, "terraform-version": sv.terraform_version,
+            "hosted-state-download-url": f"{public_url}{V2}/state-versions/{sv.id}/download",
+            "hosted-json-state-download-url": None, "state-version": 4,
+            "billable-rum-count": int(sv.resources or 0),
+            "modules": None, "providers": None, "resources": None,
+        },
+        "relationships": {
+            "run": _rel("runs", sv.run_id), "created-by": _rel("users", sv.created_by),
+            "workspace": _rel("workspaces", sv.workspace_id),
+            "outputs": {"data": [{"type": "state-version-outputs", "id": f"wsout-{sv.id[3:]}{i}"}
+                                 for i, _ in enumerate(sorted(_outputs_of(sv)))]},
+        },
+        "links": {"self": f"{V2}/state-versions/{sv.id}"},
+    }
+
+
+def state_version_outputs(sv) -> list[dict]:
+    outputs = _outputs_of(sv)
+    return [{"id": f"wsout-{sv.id[3:]}{i}", "type": "state-version-outputs",
+             "attributes": {"name": name, "sensitive": o.get("sensitive", False),
+                            "type": o.get("type"), "value": None if o.get("sensitive") else o.get("value"),
+                            "detailed-type": o.get("type")},
+             "links": {"self": f"{V2}/state-version-outputs/wsout-{sv.id[3:]}{i}"}}
+            for i, (name, o) in enumerate(sorted(outputs.items()))]

@@ -73,6 +73,14 @@ def _table(props: dict) -> tuple[str, str]:
         desc = ddb.create_table(TableName=name, **kwargs)["TableDescription"]
     except ddb.exceptions.ResourceInUseException:
         desc = ddb.describe_table(TableName=name)["Table"]
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        try:
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+                "AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])})
+        except ddb.exceptions.ClientError as exc:  # already enabled on a re-run
+            if "already enabled" not in str(exc).lower():
+                raise
     return name, desc["TableArn"]
 
 

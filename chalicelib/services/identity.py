@@ -314,3 +314,8 @@ def delete_token(principal: Principal, token_id: str) -> None:
 def current_user(principal: Principal) -> UserModel:
     principal.require_user("read account details")
     return get_or_404(UserModel, principal.user_id, "user")
+
+
+def system_principal() -> Principal:
+    """The service acting on its own (auto-queued runs, signed log URLs)."""
+    return Principal(kind=KIND_USER, token_id="system", site_admin=True)

@@ -3,8 +3,8 @@ every access pattern; each model's docstring names the ones it serves."""
 from __future__ import annotations
 
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
-                                 UnicodeAttribute)
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+                                 UnicodeAttribute, VersionAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from ..config import settings
@@ -135,6 +135,11 @@ class WorkspaceModel(Model):
     cv_seq = NumberAttribute(default=0)
     current_cv_id = UnicodeAttribute(null=True)
     current_cv_seq = NumberAttribute(default=0)
+    run_seq = NumberAttribute(default=0)
+    current_run_id = UnicodeAttribute(null=True)
+    latest_run_id = UnicodeAttribute(null=True)
+    current_sv_id = UnicodeAttribute(null=True)
+    current_sv_serial = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     by_org_name = WorkspacesByOrgName()
@@ -170,8 +175,89 @@ class ConfigurationVersionModel(Model):
     by_workspace = CVsByWorkspace()
 
 
+class RunsByWorkspace(GlobalSecondaryIndex):
+    Meta = _index_meta("by_workspace_seq")
+    workspace_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+
+
+class PendingRunsByWorkspace(GlobalSecondaryIndex):
+    Meta = type("Meta", (), {"index_name": "pending_by_workspace", "projection": KeysOnlyProjection()})
+    queue_ws = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+
+
+class RunModel(Model):
+    """GetItem by id (plan-X / apply-X map to run-X); page N of a workspace's runs:
+    Query by_workspace_seq, seq BETWEEN; the oldest waiting run: pending_by_workspace, Limit 1."""
+    Meta = _meta("runs")
+    id = UnicodeAttribute(hash_key=True)
+    workspace_id = UnicodeAttribute()
+    org = UnicodeAttribute()
+    cv_id = UnicodeAttribute()
+    seq = NumberAttribute()
+    queue_ws = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    status_timestamps = MapAttribute(default=dict)
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(default="tfe-api")
+    speculative = BooleanAttribute(default=False)
+    options = MapAttribute(default=dict)
+    plan = MapAttribute(default=dict)
+    apply = MapAttribute(default=dict)
+    has_changes = BooleanAttribute(default=False)
+    error_text = UnicodeAttribute(null=True)
+    cancel_requested_at = UnicodeAttribute(null=True)
+    force_cancel_available_at = UnicodeAttribute(null=True)
+    confirm_token = UnicodeAttribute(null=True)
+    terraform_version = UnicodeAttribute(default="1.0.3")
+    comments = ListAttribute(default=list)
+    worker = UnicodeAttribute(null=True)
+    state_version_id = UnicodeAttribute(null=True)
+    # Every save is conditional on the version read (pynamodb adds the condition), so a
+    # worker finishing a phase cannot overwrite a cancel request or a stored task token.
+    version = VersionAttribute()
+    by_workspace = RunsByWorkspace()
+    pending = PendingRunsByWorkspace()
+
+
+class StateVersionsByWorkspace(GlobalSecondaryIndex):
+    Meta = _index_meta("by_workspace_serial")
+    workspace_id = UnicodeAttribute(hash_key=True)
+    serial = NumberAttribute(range_key=True)
+
+
+class StateVersionModel(Model):
+    """GetItem by id; a workspace's versions newest first: Query by_workspace_serial."""
+    Meta = _meta("state-versions")
+    id = UnicodeAttribute(hash_key=True)
+    workspace_id = UnicodeAttribute()
+    org = UnicodeAttribute()
+    serial = NumberAttribute()
+    lineage = UnicodeAttribute(null=True)
+    md5 = UnicodeAttribute()
+    size = NumberAttribute()
+    run_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(null=True)
+    terraform_version = UnicodeAttribute(null=True)
+    resources = NumberAttribute(default=0)
+    outputs = MapAttribute(default=dict)
+    by_workspace = StateVersionsByWorkspace()
+
+
+class LogChunkModel(Model):
+    """Live logs: Query log_id (plan-X / apply-X) in seq order."""
+    Meta = _meta("log-chunks")
+    log_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    data = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True)
+
+
 ALL_MODELS = (OrganizationModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
-              ConfigurationVersionModel)
+              ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel)
 
 
 def reset_connections() -> None:

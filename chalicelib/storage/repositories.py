@@ -125,3 +125,131 @@ def cv_page(workspace_id: str, total: int, page: int, size: int) -> list[Configu
     items = ConfigurationVersionModel.by_workspace.query(
         workspace_id, ConfigurationVersionModel.seq.between(low, high), scan_index_forward=False)
     return [_cv_from(i) for i in items]
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+from ..domain.runs import Phase, PhaseStatus, Run, RunOptions, RunStatus  # noqa: E402
+from ..domain.runs import Transition as RunTransition  # noqa: E402
+from .models import RunModel  # noqa: E402
+
+
+def _phase_from(data: dict, default_id: str) -> Phase:
+    if not data:
+        return Phase(id=default_id)
+    return Phase(id=data["id"], status=PhaseStatus(data["status"]),
+                 status_timestamps=dict(data.get("status_timestamps") or {}),
+                 has_changes=bool(data.get("has_changes")), additions=int(data.get("additions", 0)),
+                 changes=int(data.get("changes", 0)), destructions=int(data.get("destructions", 0)),
+                 log_archived=bool(data.get("log_archived")))
+
+
+def _phase_dict(phase: Phase) -> dict:
+    return {"id": phase.id, "status": phase.status.value, "status_timestamps": phase.status_timestamps,
+            "has_changes": phase.has_changes, "additions": phase.additions, "changes": phase.changes,
+            "destructions": phase.destructions, "log_archived": phase.log_archived}
+
+
+def _run_from(item: RunModel) -> Run:
+    suffix = item.id.split("-", 1)[1]
+    opts = item.options.as_dict() if item.options else {}
+    run = Run(id=item.id, workspace_id=item.workspace_id, org=item.org, cv_id=item.cv_id,
+              seq=int(item.seq), created_at=item.created_at, options=RunOptions(**opts),
+              speculative=item.speculative, source=item.source, created_by=item.created_by,
+              status=RunStatus(item.status),
+              status_timestamps=dict(item.status_timestamps.as_dict() if item.status_timestamps else {}),
+              plan=_phase_from(item.plan.as_dict() if item.plan else {}, f"plan-{suffix}"),
+              apply=_phase_from(item.apply.as_dict() if item.apply else {}, f"apply-{suffix}"),
+              has_changes=item.has_changes, error_text=item.error_text,
+              cancel_requested_at=item.cancel_requested_at,
+              force_cancel_available_at=item.force_cancel_available_at,
+              confirm_token=item.confirm_token, terraform_version=item.terraform_version,
+              comments=list(item.comments or []), worker=item.worker,
+              state_version_id=item.state_version_id, version=item.version)
+    return run
+
+
+def _run_item(run: Run) -> RunModel:
+    pending_in_queue = run.status == RunStatus.PENDING and run.takes_workspace_lock
+    item = RunModel(
+        id=run.id, workspace_id=run.workspace_id, org=run.org, cv_id=run.cv_id, seq=run.seq,
+        queue_ws=run.workspace_id if pending_in_queue else None, status=run.status.value,
+        status_timestamps=run.status_timestamps, created_at=run.created_at,
+        created_by=run.created_by, source=run.source, speculative=run.speculative,
+        options=vars(run.options), plan=_phase_dict(run.plan), apply=_phase_dict(run.apply),
+        has_changes=run.has_changes, error_text=run.error_text,
+        cancel_requested_at=run.cancel_requested_at,
+        force_cancel_available_at=run.force_cancel_available_at,
+        confirm_token=run.confirm_token, terraform_version=run.terraform_version,
+        comments=run.comments, worker=run.worker, state_version_id=run.state_version_id)
+    if run.version is not None:
+        item.version = run.version
+    return item
+
+
+def find_run(run_id: str) -> Run | None:
+    try:
+        return _run_from(RunModel.get(run_id))
+    except DoesNotExist:
+        return None
+
+
+def insert_run(workspace: WorkspaceModel, build) -> Run:
+    """The workspace's next dense run number and the run, in one transaction."""
+    for _ in range(8):
+        current = int(workspace.run_seq or 0)
+        run = build(current + 1)
+        try:
+            with transaction() as tx:
+                tx.update(workspace, actions=[WorkspaceModel.run_seq.set(current + 1),
+                                              WorkspaceModel.latest_run_id.set(run.id)],
+                          condition=(WorkspaceModel.run_seq == current) if current else
+                          (WorkspaceModel.run_seq.does_not_exist() | (WorkspaceModel.run_seq == 0)))
+                item = _run_item(run)
+                tx.save(item, condition=RunModel.id.does_not_exist())
+            run.version = item.version
+            return run
+        except TransactWriteError as exc:
+            if exc.cause_response_code not in _CONDITION_FAILED:
+                raise
+            workspace.refresh()
+    raise Conflict("too many concurrent run creations; retry")
+
+
+class StaleRun(Conflict):
+    """The run changed since it was read: reload and decide again."""
+
+
+def save_run(run: Run, move: RunTransition | None = None) -> None:
+    """Write the whole run on two conditions: its stored status is the move's origin (or, for
+    field-only writes, the status read), and nobody wrote it since it was read (version)."""
+    expected = move.from_status if move else run.status
+    item = _run_item(run)
+    try:
+        item.save(condition=RunModel.status == expected.value)
+    except PutError as exc:
+        if exc.cause_response_code in _CONDITION_FAILED:
+            raise StaleRun(f"run {run.id} changed concurrently; retry") from exc
+        raise
+    run.version = item.version
+
+
+def run_page(workspace_id: str, total: int, page: int, size: int) -> list[Run]:
+    high = total - (page - 1) * size
+    low = max(1, high - size + 1)
+    if high < 1:
+        return []
+    return [_run_from(i) for i in RunModel.by_workspace.query(
+        workspace_id, RunModel.seq.between(low, high), scan_index_forward=False)]
+
+
+def runs_filtered(workspace_id: str, condition) -> list[Run]:
+    """Filtered listings read the workspace's partition with a filter (cost grows with it)."""
+    return [_run_from(i) for i in RunModel.by_workspace.query(
+        workspace_id, filter_condition=condition, scan_index_forward=False)]
+
+
+def oldest_pending_run_id(workspace_id: str) -> str | None:
+    for item in RunModel.pending.query(workspace_id, limit=1, scan_index_forward=True):
+        return item.id
+    return None

@@ -1,0 +1,1 @@
+"""Benchmarks: each measures a baseline in the same run and prints ratios (`make bench`)."""

