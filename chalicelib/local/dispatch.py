@@ -1,16 +1,25 @@
 """Plays Lambda's part for SQS event sources: receive, invoke the app's `on_sqs_message`
 handler with a Lambda-shaped event, delete what succeeded. Failed records stay on the queue
-and come back after the visibility timeout; the queue's redrive policy moves poison messages
-to the DLQ, exactly as with a Lambda event source mapping.
+and come back later; the queue's redrive policy moves poison messages to the DLQ, as with a
+Lambda event source mapping.
 
-The handlers are found from the Chalice app's own event sources, so there is no second list.
+Handlers are found from the Chalice app's own event sources (no second list). Functions whose
+`lambda_timeout` in .chalice/config.json is long (the terraform phases) run in worker
+processes — warm "containers" that can be killed like a real Lambda, leaving the run to the
+state machine's heartbeat timeout. Short handlers run in threads of the dev stack.
 """
 from __future__ import annotations
 
+import json
 import logging
+import multiprocessing
+import os
+import queue
 import threading
+import traceback
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from chalice.app import SQSEventConfig
@@ -19,19 +28,29 @@ from ..aws.clients import client
 from ..config import settings
 
 log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[2]
+LONG_RUNNING_SECONDS = 300
+# A crashed invocation is retried after this delay (Lambda would wait for the queue's whole
+# visibility timeout, which for terraform phases is 16 minutes).
+RETRY_DELAY_SECONDS = int(os.environ.get("TERRALESS_RETRY_DELAY_SECONDS", "2"))
 
 
 @dataclass
 class Subscription:
     queue: str
+    name: str
     handler: Callable
     batch_size: int
+    isolated: bool = False
     url: str | None = None
     arn: str | None = None
 
     def resolve(self) -> tuple[str, str]:
         if self.url is None:
-            self.url, self.arn = _queue_meta(self.queue)
+            sqs = client("sqs")
+            self.url = sqs.get_queue_url(QueueName=self.queue)["QueueUrl"]
+            self.arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
+                "Attributes"]["QueueArn"]
         return self.url, self.arn  # type: ignore[return-value]
 
 
@@ -48,43 +67,68 @@ class _Context:
         return 900_000
 
 
+def _long_running() -> set[str]:
+    try:
+        config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    except (OSError, ValueError):
+        return set()
+    functions = {}
+    for stage in config.get("stages", {}).values():
+        functions.update(stage.get("lambda_functions", {}))
+    functions.update(config.get("lambda_functions", {}))
+    return {name for name, cfg in functions.items()
+            if cfg.get("lambda_timeout", 0) >= LONG_RUNNING_SECONDS}
+
+
 def subscriptions(app, module) -> list[Subscription]:
-    return [Subscription(src.queue, getattr(module, src.name), src.batch_size)
+    long_running = _long_running()
+    return [Subscription(src.queue, src.name, getattr(module, src.name), src.batch_size,
+                         isolated=src.name in long_running)
             for src in app.event_sources if isinstance(src, SQSEventConfig)]
 
 
-def _queue_meta(queue: str) -> tuple[str, str]:
-    sqs = client("sqs")
-    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
-
-
-def dispatch_once(sub: Subscription, *, wait_seconds: int = 0) -> int:
-    """One receive + invoke + delete round. Returns the number of messages received."""
-    sqs = client("sqs")
+def _receive(sub: Subscription, wait_seconds: int, max_messages: int) -> tuple[list, dict | None]:
     url, arn = sub.resolve()
-    resp = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(sub.batch_size, 10),
-                               WaitTimeSeconds=wait_seconds, AttributeNames=["All"],
-                               MessageAttributeNames=["All"])
+    resp = client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=max_messages,
+                                         WaitTimeSeconds=wait_seconds, AttributeNames=["All"],
+                                         MessageAttributeNames=["All"])
     messages = resp.get("Messages", [])
     if not messages:
-        return 0
+        return [], None
     event = {"Records": [{
         "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
         "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
         "md5OfBody": m.get("MD5OfBody"), "eventSource": "aws:sqs", "eventSourceARN": arn,
         "awsRegion": settings().region} for m in messages]}
-    try:
-        result = sub.handler(event, _Context(sub.queue)) or {}
-    except Exception:  # noqa: BLE001 - a crashed invocation leaves the batch for redelivery
-        log.exception("handler for %s failed; batch left for redelivery", sub.queue)
-        return len(messages)
-    failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+    return messages, event
+
+
+def _settle(sub: Subscription, messages: list, result: dict | None, crashed: bool) -> None:
+    sqs = client("sqs")
+    url, _ = sub.resolve()
+    if crashed:
+        for m in messages:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"],
+                                          VisibilityTimeout=RETRY_DELAY_SECONDS)
+        return
+    failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
     done = [m for m in messages if m["MessageId"] not in failed]
     if done:
         sqs.delete_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+
+
+def dispatch_once(sub: Subscription, *, wait_seconds: int = 0) -> int:
+    """One receive + invoke (in this thread) + delete round; returns messages received."""
+    messages, event = _receive(sub, wait_seconds, min(sub.batch_size, 10))
+    if not messages:
+        return 0
+    try:
+        result, crashed = sub.handler(event, _Context(sub.name)) or {}, False
+    except Exception:  # noqa: BLE001 - a crashed invocation leaves the batch for redelivery
+        log.exception("handler %s failed; batch left for redelivery", sub.name)
+        result, crashed = None, True
+    _settle(sub, messages, result, crashed)
     return len(messages)
 
 
@@ -99,17 +143,103 @@ def drain(sub: Subscription, *, max_rounds: int = 100) -> int:
     return total
 
 
-class Dispatcher:
-    """One long-polling thread per subscription."""
+# -- worker processes ----------------------------------------------------------------------------
 
-    def __init__(self, subs: list[Subscription]) -> None:
+def _worker_main(conn) -> None:
+    """A warm 'Lambda container': imports the app once, then runs invocations sent to it."""
+    logging.basicConfig(level=os.environ.get("TERRALESS_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s worker[%(process)d] %(name)s %(levelname)s %(message)s")
+    import app as app_module
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            name, event = conn.recv()
+        except EOFError:
+            return
+        try:
+            result = getattr(app_module, name)(event, _Context(name))
+            conn.send(("ok", result))
+        except Exception:  # noqa: BLE001 - reported to the dispatcher as a crash
+            conn.send(("error", traceback.format_exc()))
+
+
+class _Worker:
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.proc.start()
+        child.close()
+        self.ready = False
+
+    def invoke(self, name: str, event: dict) -> tuple[dict | None, bool]:
+        """Returns (result, crashed). A worker that dies mid-invocation counts as a crash."""
+        try:
+            if not self.ready:
+                kind, _ = self.conn.recv()
+                self.ready = kind == "ready"
+            self.conn.send((name, event))
+            kind, payload = self.conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            return None, True
+        if kind == "error":
+            log.error("handler %s crashed:\n%s", name, payload)
+            return None, True
+        return payload or {}, False
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.is_alive()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+
+
+class WorkerPool:
+    def __init__(self, size: int) -> None:
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._all: list[_Worker] = []
+        for _ in range(size):
+            self._add()
+
+    def _add(self) -> None:
+        worker = _Worker()
+        self._all.append(worker)
+        self._idle.put(worker)
+
+    def acquire(self, timeout: float) -> _Worker | None:
+        try:
+            return self._idle.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def release(self, worker: _Worker) -> None:
+        if worker.alive:
+            self._idle.put(worker)
+        else:
+            log.warning("worker process %s died; starting a new one", worker.proc.pid)
+            self._all.remove(worker)
+            self._add()
+
+    def stop(self) -> None:
+        for worker in self._all:
+            worker.stop()
+
+
+class Dispatcher:
+    """One long-polling thread per subscription; isolated ones hand work to the pool."""
+
+    def __init__(self, subs: list[Subscription], workers: int | None = None) -> None:
         self.subs = subs
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        size = workers or int(os.environ.get("TERRALESS_WORKERS", "3"))
+        self.pool = WorkerPool(size) if any(s.isolated for s in subs) else None
 
     def start(self) -> None:
         for sub in self.subs:
-            thread = threading.Thread(target=self._loop, args=(sub,), daemon=True,
+            target = self._isolated_loop if sub.isolated else self._loop
+            thread = threading.Thread(target=target, args=(sub,), daemon=True,
                                       name=f"dispatch-{sub.queue}")
             thread.start()
             self._threads.append(thread)
@@ -122,7 +252,37 @@ class Dispatcher:
                 log.exception("dispatch round for %s failed", sub.queue)
                 self._stop.wait(1)
 
+    def _isolated_loop(self, sub: Subscription) -> None:
+        assert self.pool is not None
+        while not self._stop.is_set():
+            worker = self.pool.acquire(timeout=1)
+            if worker is None:
+                continue
+            try:
+                messages, event = _receive(sub, 1, 1)
+            except Exception:  # noqa: BLE001
+                log.exception("receive from %s failed", sub.queue)
+                self.pool.release(worker)
+                self._stop.wait(1)
+                continue
+            if not messages:
+                self.pool.release(worker)
+                continue
+            threading.Thread(target=self._invoke, args=(sub, worker, messages, event),
+                             daemon=True).start()
+
+    def _invoke(self, sub: Subscription, worker: _Worker, messages: list, event: dict) -> None:
+        try:
+            result, crashed = worker.invoke(sub.name, event)
+            _settle(sub, messages, result, crashed)
+        except Exception:  # noqa: BLE001
+            log.exception("invocation of %s failed", sub.name)
+        finally:
+            self.pool.release(worker)  # type: ignore[union-attr]
+
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self.pool:
+            self.pool.stop()
