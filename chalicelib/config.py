@@ -77,7 +77,7 @@ def settings() -> Settings:
         confirm_timeout_seconds=_int("TERRALESS_CONFIRM_TIMEOUT_SECONDS", 30 * 24 * 3600),
         force_cancel_cooloff_seconds=_int("TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS", 60),
         cancel_grace_seconds=_int("TERRALESS_CANCEL_GRACE_SECONDS", 10),
-        run_dedup_seconds=_int("TERRALESS_RUN_DEDUP_SECONDS", 60),
+        run_dedup_seconds=_int("TERRALESS_RUN_DEDUP_SECONDS", 10),
         log_url_ttl=_int("TERRALESS_LOG_URL_TTL", 24 * 3600),
         terraform_bin=os.environ.get("TERRALESS_TERRAFORM_BIN") or None,
         work_dir=os.environ.get("TERRALESS_WORK_DIR", os.path.join(

@@ -28,7 +28,8 @@ for _key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "LOCALSTACK_HOST",
 os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                   AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
                   TERRALESS_PUBLIC_URL="http://terraless.test", TERRALESS_TOKEN_CACHE_SECONDS="0",
-                  TERRALESS_ALLOW_LOCAL_REPOS="1")
+                  TERRALESS_ALLOW_LOCAL_REPOS="1", TERRALESS_RETRY_DELAY_SECONDS="1",
+                  TERRALESS_CANCEL_GRACE_SECONDS="2")
 
 ADMIN_TOKEN = "test-admin-token.atlasv1.0123456789"
 
@@ -145,6 +146,28 @@ def drain(app_module):
                 return total
             total += handled
     return run
+
+
+@pytest.fixture
+def worker(app_module):
+    """Lambda's part in the background: a thread that keeps delivering SQS messages to the
+    handlers (terraform phases included) while the test talks to the API."""
+    import threading
+
+    from chalicelib.local import dispatch
+
+    subs = dispatch.subscriptions(app_module.app, app_module)
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            if not sum(dispatch.drain(sub) for sub in subs):
+                stop.wait(0.05)
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=60)
 
 
 @pytest.fixture

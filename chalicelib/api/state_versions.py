@@ -71,5 +71,7 @@ def state_version_outputs(call, sv_id):
 def download_state_version(call, sv_id):
     # Served directly, not redirected: go-tfe sends its bearer token to this URL, which a
     # presigned S3 URL would reject.
-    return Response(body=state_versions.download(call.principal, sv_id), status_code=200,
+    # state files are JSON text (UTF-8)
+    return Response(body=state_versions.download(call.principal, sv_id).decode("utf-8"),
+                    status_code=200,
                     headers={"Content-Type": "application/json"})

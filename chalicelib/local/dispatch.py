@@ -112,6 +112,10 @@ def _settle(sub: Subscription, messages: list, result: dict | None, crashed: boo
                                           VisibilityTimeout=RETRY_DELAY_SECONDS)
         return
     failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+    for m in messages:
+        if m["MessageId"] in failed:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"],
+                                          VisibilityTimeout=RETRY_DELAY_SECONDS)
     done = [m for m in messages if m["MessageId"] not in failed]
     if done:
         sqs.delete_message_batch(QueueUrl=url, Entries=[

@@ -1,5 +1,6 @@
 """Extension points between aggregates, so the configuration-version service does not import
-the run engine: the runs service subscribes to `cv_uploaded` (auto-queue-runs)."""
+the run engine: the runs service subscribes to `cv_uploaded` (auto-queue-runs) and to
+`workspace_unlocked` (runs kept pending by a manual lock start)."""
 from __future__ import annotations
 
 from typing import Callable
@@ -15,3 +16,16 @@ def on_cv_uploaded(fn: Callable) -> Callable:
 def cv_uploaded(cv) -> None:
     for fn in list(_cv_uploaded):
         fn(cv)
+
+
+_workspace_unlocked: list[Callable] = []
+
+
+def on_workspace_unlocked(fn: Callable) -> Callable:
+    _workspace_unlocked.append(fn)
+    return fn
+
+
+def workspace_unlocked(workspace_id: str) -> None:
+    for fn in list(_workspace_unlocked):
+        fn(workspace_id)

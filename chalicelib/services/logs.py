@@ -76,7 +76,13 @@ def read(phase_id: str, *, archived: bool, finished: bool) -> str:
     return STX + text + (ETX if finished else "")
 
 
-def slice_(body: str, offset: int | None, limit: int | None) -> bytes:
+def slice_(body: str, offset: int | None, limit: int | None) -> str:
+    """`limit` bytes from byte `offset`. The end never splits a UTF-8 character (terraform's
+    error boxes use them), so the text a client receives has exactly the bytes it counts and
+    its next offset starts on a character boundary."""
     data = body.encode()
-    start = max(offset or 0, 0)
-    return data[start:start + limit] if limit else data[start:]
+    start = min(max(offset or 0, 0), len(data))
+    end = len(data) if not limit else min(start + limit, len(data))
+    while start < end < len(data) and (data[end] & 0xC0) == 0x80:
+        end -= 1
+    return data[start:end].decode("utf-8", "replace")

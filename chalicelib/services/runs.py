@@ -104,7 +104,10 @@ def create(principal: Principal, attrs: dict, workspace_id: str | None, cv_id: s
         if not cv_id:
             raise Unprocessable("the workspace has no uploaded configuration version",
                                 pointer="/data/relationships/configuration-version")
-    cv = configuration_versions.get(principal, cv_id) if isinstance(cv_id, str) else None
+    try:
+        cv = configuration_versions.get(principal, cv_id) if isinstance(cv_id, str) else None
+    except NotFound:
+        cv = None
     if cv is None or cv.org != ws.org:
         raise Unprocessable(f"configuration version {cv_id} not found",
                             pointer="/data/relationships/configuration-version")
@@ -316,6 +319,11 @@ def on_dead_letter(run_id: str, token: str | None, phase: str) -> None:
             pass
     if token:
         executions.fail(token, "DeadLetter", f"{phase} task moved to the dead-letter queue")
+
+
+@hooks.on_workspace_unlocked
+def _unlocked(workspace_id: str) -> None:
+    schedule(workspace_id)
 
 
 @hooks.on_cv_uploaded

@@ -8,11 +8,11 @@ from pynamodb.exceptions import DoesNotExist
 from ..domain import workspaces as rules
 from ..domain.access import Principal
 from ..domain.clock import now_iso
-from ..domain.errors import NotFound
+from ..domain.errors import NotFound, Unprocessable
 from ..domain.ids import new_id
 from ..storage.models import WorkspaceModel
 from ..storage.repositories import conditional
-from . import identity
+from . import hooks, identity
 
 
 def get(principal: Principal, workspace_id: str) -> WorkspaceModel:
@@ -50,7 +50,6 @@ def create(principal: Principal, org: str, attrs: dict) -> WorkspaceModel:
     name = rules.validate_name(attrs.get("name"))
     values = rules.validate_settings(attrs)
     if list(WorkspaceModel.by_org_name.query(org, WorkspaceModel.name == name, limit=1)):
-        from ..domain.errors import Unprocessable
         raise Unprocessable(f"workspace name {name} has already been taken",
                             pointer="/data/attributes/name")
     stamp = now_iso()
@@ -66,7 +65,6 @@ def update(principal: Principal, ws: WorkspaceModel, attrs: dict) -> WorkspaceMo
     if "name" in attrs and attrs["name"] != ws.name:
         name = rules.validate_name(attrs["name"])
         if list(WorkspaceModel.by_org_name.query(ws.org, WorkspaceModel.name == name, limit=1)):
-            from ..domain.errors import Unprocessable
             raise Unprocessable(f"workspace name {name} has already been taken",
                                 pointer="/data/attributes/name")
         values["name"] = name
@@ -101,4 +99,5 @@ def unlock(principal: Principal, ws: WorkspaceModel, *, force: bool) -> Workspac
     with conditional("workspace lock changed concurrently"):
         ws.update(actions=[WorkspaceModel.locked.set(False), WorkspaceModel.locked_by.remove(),
                            WorkspaceModel.lock_reason.remove()], condition=condition)
+    hooks.workspace_unlocked(ws.id)
     return ws
