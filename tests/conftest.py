@@ -218,6 +218,10 @@ class DevStack:
         self.url, self.token, self.home, self.proc = url, token, home, proc
 
     @property
+    def aws_endpoint(self) -> str:
+        return json.loads((self.home / "dev.json").read_text())["aws_endpoint"]
+
+    @property
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/vnd.api+json"}
 
@@ -232,7 +236,10 @@ def dev_stack(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TERRALESS_"))}
     env.update(TERRALESS_PORT=str(port), TERRALESS_MOTO_PORT=str(_free_port()),
                TERRALESS_HOME=str(home), TERRALESS_BOOTSTRAP_TOKEN=token,
-               TERRALESS_LOG_LEVEL="WARNING", TERRALESS_TLS_PORT=str(_free_port()))
+               TERRALESS_LOG_LEVEL="WARNING", TERRALESS_TLS_PORT=str(_free_port()),
+               # short enough that a killed worker is noticed quickly in the suite
+               TERRALESS_HEARTBEAT_SECONDS="4", TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS="1",
+               TERRALESS_CANCEL_GRACE_SECONDS="3")
     log = open(home / "dev.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "chalicelib.cli", "dev"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
