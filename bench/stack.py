@@ -82,7 +82,7 @@ def running_stack():
         dispatcher = dispatch.Dispatcher(dispatch.subscriptions(app_module.app, app_module))
         dispatcher.start()
         try:
-            yield f"http://127.0.0.1:{port}", emulator.url
+            yield f"http://127.0.0.1:{port}", emulator.url, dispatcher
         finally:
             dispatcher.stop()
             server.stop()

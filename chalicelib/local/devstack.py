@@ -92,6 +92,7 @@ def run() -> int:
     home.mkdir(parents=True, exist_ok=True)
     port = int(os.environ.get("TERRALESS_PORT", "8000"))
     _free_port_check(port)
+    _free_port_check(int(os.environ.get("TERRALESS_TLS_PORT", "8443")))
 
     emulator = None
     if not os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get("LOCALSTACK_HOST") \
@@ -139,12 +140,20 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
 
     server = HTTPServer(app_module.app, "127.0.0.1", port)
     server.start()
+    # The same API over HTTPS: the terraform CLI does service discovery over HTTPS only.
+    from .tls import ensure_certificate, server_context
+    tls_port = int(os.environ.get("TERRALESS_TLS_PORT", "8443"))
+    cert, key = ensure_certificate(home / "tls")
+    tls_server = HTTPServer(app_module.app, "127.0.0.1", tls_port, server_context(cert, key))
+    tls_server.start()
     dispatcher = dispatch.Dispatcher(dispatch.subscriptions(app_module.app, app_module))
     dispatcher.start()
     info = {"api": settings().public_url, "aws_endpoint": os.environ.get("AWS_ENDPOINT_URL"),
+            "tls_api": f"https://localhost:{tls_port}", "tls_cert": str(cert),
             "prefix": settings().prefix, "admin_token_file": str(home / "admin-token")}
     (home / "dev.json").write_text(json.dumps(info, indent=2) + "\n")
     print(f"Terraless is up: {settings().public_url}/api/v2/ping", flush=True)
+    print(f"  HTTPS (terraform CLI hostname localhost:{tls_port}): SSL_CERT_FILE={cert}", flush=True)
     print(f"  AWS endpoint: {info['aws_endpoint'] or 'AWS (default credentials)'}", flush=True)
     if os.environ.get("TERRALESS_BOOTSTRAP_TOKEN"):
         print("  site-admin token: $TERRALESS_BOOTSTRAP_TOKEN", flush=True)
@@ -159,4 +168,5 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
     print("stopping...", flush=True)
     dispatcher.stop()
     server.stop()
+    tls_server.stop()
     return 0

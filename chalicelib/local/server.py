@@ -27,9 +27,12 @@ class TerralessRequestHandler(ChaliceRequestHandler):
 
 
 class HTTPServer:
-    def __init__(self, app, host: str, port: int) -> None:
+    def __init__(self, app, host: str, port: int, ssl_context=None) -> None:
         config = Config(chalice_stage="dev", config_from_disk={"app_name": app.app_name})
         self._server = LocalDevServer(app, config, host, port, handler_cls=TerralessRequestHandler)
+        if ssl_context is not None:
+            self._server.server.socket = ssl_context.wrap_socket(self._server.server.socket,
+                                                                 server_side=True)
         self._thread = threading.Thread(target=self._server.server.serve_forever, daemon=True,
                                         name=f"http-{port}")
 

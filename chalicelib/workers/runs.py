@@ -217,10 +217,28 @@ class _Discard:
         pass
 
 
+class _Steps:
+    """Durations of a phase's steps, logged at debug level (where the time goes)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id, self.last, self.parts = run_id, time.perf_counter(), []
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.parts.append(f"{name}={now - self.last:.3f}s")
+        self.last = now
+
+    def log(self) -> None:
+        log.debug("%s steps: %s", self.run_id, " ".join(self.parts))
+
+
 def _plan(run: Run, workdir: Path, writer: logs.LogWriter, token: str) -> None:
+    steps = _Steps(run.id)
     monitor = _Monitor(run.id, token)
     cwd = _prepare(run, workdir, writer)
+    steps.mark("prepare")
     _init(cwd, writer, monitor)
+    steps.mark("init")
     args = ["plan", "-input=false", "-no-color", f"-out={PLAN_FILE}", "-detailed-exitcode"]
     opts = run.options
     if opts.is_destroy:
@@ -231,19 +249,18 @@ def _plan(run: Run, workdir: Path, writer: logs.LogWriter, token: str) -> None:
         args.append("-refresh=false")
     args += [f"-target={a}" for a in opts.target_addrs] + [f"-replace={a}" for a in opts.replace_addrs]
     code = _terraform(args, cwd, writer, monitor)
+    steps.mark("plan")
     if _ended_by_monitor(run.id, monitor, writer, run.plan.id, token):
         return
     if code not in (0, 2):
         _end_errored(run.id, "terraform plan failed", writer, run.plan.id, token)
         return
-    shown = subprocess.run([terraform.binary(), "show", "-json", PLAN_FILE], cwd=cwd,
-                           env=terraform.base_env(cwd), capture_output=True, timeout=600)
-    if shown.returncode != 0:
-        raise RuntimeError("terraform show -json failed: " + shown.stderr.decode()[-500:])
-    counts = count_changes(json.loads(shown.stdout))
+    # Counts come from terraform's own summary line, so the run is recorded as planned
+    # without waiting for `terraform show -json` (which runs after, for json-output).
+    counts = parse_plan_counts(writer.text())
     blobs.put(plan_key(run.id), (cwd / PLAN_FILE).read_bytes())
-    blobs.put(plan_json_key(run.id), shown.stdout, content_type="application/json")
     writer.archive()
+    steps.mark("store")
 
     decided: dict[str, str] = {}
 
@@ -251,8 +268,8 @@ def _plan(run: Run, workdir: Path, writer: logs.LogWriter, token: str) -> None:
         _refuse_if_cancel(r)
         r.plan.log_archived = True
         move, decided["outcome"] = r.finish_plan(
-            now_iso(), has_changes=code == 2 or counts["any"], additions=counts["add"],
-            changes=counts["change"], destructions=counts["destroy"])
+            now_iso(), has_changes=code == 2, additions=counts[0], changes=counts[1],
+            destructions=counts[2])
         return move
     try:
         done, _ = runs.mutate(run.id, finish)
@@ -262,9 +279,23 @@ def _plan(run: Run, workdir: Path, writer: logs.LogWriter, token: str) -> None:
         _ended_by_monitor(run.id, monitor, writer, run.plan.id, token)
         return
     outcome = decided["outcome"]
+    steps.mark("record")
     executions.succeed(token, {"outcome": outcome})
     if outcome == "finished":
         runs.finished(done)
+    _store_plan_json(run.id, cwd)
+    steps.mark("json")
+    steps.log()
+
+
+def _store_plan_json(run_id: str, cwd: Path) -> None:
+    """The plan in JSON (GET /plans/:id/json-output), produced after the run moved on."""
+    shown = subprocess.run([terraform.binary(), "show", "-json", PLAN_FILE], cwd=cwd,
+                           env=terraform.base_env(cwd), capture_output=True, timeout=600)
+    if shown.returncode == 0:
+        blobs.put(plan_json_key(run_id), shown.stdout, content_type="application/json")
+    else:
+        log.warning("terraform show -json failed for %s: %s", run_id, shown.stderr[-500:])
 
 
 def _apply(run: Run, workdir: Path, writer: logs.LogWriter, token: str) -> None:
@@ -367,21 +398,14 @@ def _error_summary(text: str) -> str:
 
 # -- reading terraform's results -------------------------------------------------------------------
 
-def count_changes(plan: dict) -> dict:
-    add = change = destroy = 0
-    for rc in plan.get("resource_changes") or []:
-        actions = rc.get("change", {}).get("actions", [])
-        if "create" in actions:
-            add += 1
-        if "delete" in actions:
-            destroy += 1
-        if actions == ["update"]:
-            change += 1
-    outputs = any(o.get("actions") not in (["no-op"], None)
-                  for o in (plan.get("output_changes") or {}).values())
-    drift = bool(plan.get("resource_drift"))
-    return {"add": add, "change": change, "destroy": destroy,
-            "any": bool(add or change or destroy or outputs or drift)}
+_PLAN_RE = re.compile(r"Plan: (\d+) to add, (\d+) to change, (\d+) to destroy")
+
+
+def parse_plan_counts(text: str) -> tuple[int, int, int]:
+    """From terraform's summary line; a replacement counts as one add and one destroy, as in
+    `show -json` (["delete","create"]). No line (no changes, outputs only, refresh-only): 0s."""
+    match = _PLAN_RE.search(text)
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else (0, 0, 0)
 
 
 _APPLY_RE = re.compile(r"Resources: (\d+) added, (\d+) changed, (\d+) destroyed")

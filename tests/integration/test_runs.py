@@ -74,7 +74,9 @@ def test_plan_confirm_apply_and_the_next_run_plans_against_the_new_state(api, ru
     body = runs.log(pa["log-read-url"]).body.decode()
     assert body.startswith("\x02") and body.endswith("\x03") and "Plan: 1 to add" in body
     assert runs.log(pa["log-read-url"], offset=1, limit=9).body.decode() == body[1:10]
-    json_out = api.get(f"/api/v2/plans/{plan['id']}/json-output")
+    # the JSON plan is produced right after the run is recorded as planned
+    json_out = poll(lambda: api.get(f"/api/v2/plans/{plan['id']}/json-output"),
+                    lambda resp: resp.status_code != 404, timeout=30)
     assert json_out.status_code == 307
     plan_json = requests.get(json_out.headers["Location"]).json()
     assert [rc["address"] for rc in plan_json["resource_changes"]] == ["null_resource.one"]
