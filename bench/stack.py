@@ -71,6 +71,8 @@ def running_stack():
         from chalicelib.aws import clients
         config.reset()
         clients.reset()
+        from chalicelib.storage import models
+        models.reset_connections()      # pynamodb caches its client (and so its endpoint)
         from chalicelib.local import dispatch, provision
         from chalicelib.local.server import HTTPServer
         from chalicelib.services import identity

@@ -138,22 +138,26 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
 
     import app as app_module  # noqa: PLC0415 - the Chalice app, after the environment is set
 
-    server = HTTPServer(app_module.app, "127.0.0.1", port)
-    server.start()
     # The same API over HTTPS: the terraform CLI does service discovery over HTTPS only.
     from .tls import ensure_certificate, server_context
     tls_port = int(os.environ.get("TERRALESS_TLS_PORT", "8443"))
     cert, key = ensure_certificate(home / "tls")
-    tls_server = HTTPServer(app_module.app, "127.0.0.1", tls_port, server_context(cert, key))
-    tls_server.start()
+    cli_rc = write_cli_config(home, f"localhost:{tls_port}", admin_token)
+    info = {"api": settings().public_url, "tls_api": f"https://localhost:{tls_port}",
+            "tls_cert": str(cert), "terraform_cli_config": str(cli_rc),
+            "aws_endpoint": os.environ.get("AWS_ENDPOINT_URL"), "prefix": settings().prefix,
+            "admin_token_file": str(home / "admin-token")}
+    # written before the API answers, so whoever sees ping answer can read it
+    (home / "dev.json").write_text(json.dumps(info, indent=2) + "\n")
     dispatcher = dispatch.Dispatcher(dispatch.subscriptions(app_module.app, app_module))
     dispatcher.start()
-    info = {"api": settings().public_url, "aws_endpoint": os.environ.get("AWS_ENDPOINT_URL"),
-            "tls_api": f"https://localhost:{tls_port}", "tls_cert": str(cert),
-            "prefix": settings().prefix, "admin_token_file": str(home / "admin-token")}
-    (home / "dev.json").write_text(json.dumps(info, indent=2) + "\n")
+    tls_server = HTTPServer(app_module.app, "127.0.0.1", tls_port, server_context(cert, key))
+    tls_server.start()
+    server = HTTPServer(app_module.app, "127.0.0.1", port)
+    server.start()
     print(f"Terraless is up: {settings().public_url}/api/v2/ping", flush=True)
-    print(f"  HTTPS (terraform CLI hostname localhost:{tls_port}): SSL_CERT_FILE={cert}", flush=True)
+    print(f"  terraform CLI: hostname = \"localhost:{tls_port}\"; export "
+          f"TF_CLI_CONFIG_FILE={cli_rc} SSL_CERT_FILE={cert}", flush=True)
     print(f"  AWS endpoint: {info['aws_endpoint'] or 'AWS (default credentials)'}", flush=True)
     if os.environ.get("TERRALESS_BOOTSTRAP_TOKEN"):
         print("  site-admin token: $TERRALESS_BOOTSTRAP_TOKEN", flush=True)
@@ -170,3 +174,16 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
     server.stop()
     tls_server.stop()
     return 0
+
+
+def write_cli_config(home: Path, hostname: str, token: str) -> Path:
+    """A terraform CLI configuration for this stack: the site-admin token for the HTTPS
+    hostname, and the provider mirror the workers use (so `terraform init` of a remote-backend
+    configuration needs no network for the shipped providers)."""
+    from ..workers import terraform
+
+    path = home / "terraform.rc"
+    path.write_text(f'credentials "{hostname}" {{\n  token = "{token}"\n}}\n\n'
+                    + Path(terraform.cli_config()).read_text())
+    path.chmod(0o600)
+    return path
