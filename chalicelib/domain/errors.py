@@ -41,3 +41,14 @@ class Unprocessable(DomainError):
 
 class PayloadTooLarge(DomainError):
     title = "payload too large"
+
+
+def flag(attrs: dict, name: str, default):
+    """A boolean JSON:API attribute: absent or null means `default`; anything else but a
+    boolean is a 422 pointing at the attribute."""
+    value = attrs.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise Unprocessable(f"{name} must be a boolean", pointer=f"/data/attributes/{name}")
+    return value

@@ -154,6 +154,8 @@ def _worker_main(conn) -> None:
     logging.basicConfig(level=os.environ.get("TERRALESS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s worker[%(process)d] %(name)s %(levelname)s %(message)s")
     import app as app_module
+    from ..workers.runs import warm
+    warm()
     conn.send(("ready", os.getpid()))
     while True:
         try:

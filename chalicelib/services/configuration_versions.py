@@ -12,7 +12,7 @@ from ..domain.archives import ArchiveRejected, inspect_archive
 from ..domain.clock import now_iso
 from ..domain.configuration_versions import (SOURCE_API, ConfigurationVersion, CVStatus,
                                              source_for_clone_url)
-from ..domain.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
+from ..domain.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, flag
 from ..domain.ids import new_id
 from ..storage import repositories as repo
 from ..storage.models import WorkspaceModel
@@ -26,15 +26,6 @@ INGRESS_FIELDS = ("branch", "clone-url", "commit-message", "commit-sha", "commit
                   "pull-request-number", "pull-request-url", "pull-request-title",
                   "pull-request-body", "tag", "sender-username", "sender-avatar-url",
                   "sender-html-url")
-
-
-def _flag(attrs: dict, name: str, default: bool) -> bool:
-    value = attrs.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise Unprocessable(f"{name} must be a boolean", pointer=f"/data/attributes/{name}")
-    return value
 
 
 def _ingress(attrs: dict) -> dict | None:
@@ -57,16 +48,16 @@ def upload_url(cv_id: str) -> str:
 def create(principal: Principal, workspace_id: str, attrs: dict) -> tuple[ConfigurationVersion, str]:
     principal.require_user_or_team("create configuration versions")
     ws = workspaces.get(principal, workspace_id)
-    auto_queue = _flag(attrs, "auto-queue-runs", True)
-    speculative = _flag(attrs, "speculative", False)
-    provisional = _flag(attrs, "provisional", False)
+    auto_queue = flag(attrs, "auto-queue-runs", True)
+    speculative = flag(attrs, "speculative", False)
+    provisional = flag(attrs, "provisional", False)
     ingress = _ingress(attrs)
     clone_url = (ingress or {}).get("clone-url")
     if clone_url is not None and not isinstance(clone_url, str):
         raise Unprocessable("clone-url must be a string",
                             pointer="/data/attributes/ingress-attributes/clone-url")
     # `fetch: true` with a clone URL makes Terraless fetch the code itself (VCS-style).
-    fetch = _flag(attrs, "fetch", False) if clone_url else False
+    fetch = flag(attrs, "fetch", False) if clone_url else False
     stamp = now_iso()
 
     def build(seq: int) -> ConfigurationVersion:

@@ -13,7 +13,7 @@ from ..aws import executions
 from ..config import settings
 from ..domain.access import Principal
 from ..domain.clock import now, now_iso
-from ..domain.errors import Conflict, NotFound, Unprocessable
+from ..domain.errors import Conflict, NotFound, Unprocessable, flag
 from ..domain.ids import new_id
 from ..domain.runs import Run, RunOptions, RunStatus
 from ..storage import repositories as repo
@@ -76,15 +76,6 @@ def operation(run: Run) -> str:
 
 # -- creating ----------------------------------------------------------------------------------
 
-def _bool(attrs: dict, name: str, default):
-    value = attrs.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise Unprocessable(f"{name} must be a boolean", pointer=f"/data/attributes/{name}")
-    return value
-
-
 def _list(attrs: dict, name: str) -> list:
     value = attrs.get(name) or []
     if not isinstance(value, list):
@@ -117,14 +108,14 @@ def create(principal: Principal, attrs: dict, workspace_id: str | None, cv_id: s
     message = attrs.get("message")
     if message is not None and not isinstance(message, str):
         raise Unprocessable("message must be a string", pointer="/data/attributes/message")
-    is_destroy = _bool(attrs, "is-destroy", False)
+    is_destroy = flag(attrs, "is-destroy", False)
     explicit_auto_apply = attrs.get("auto-apply")
-    auto_apply = _bool(attrs, "auto-apply", ws.auto_apply and not is_destroy)
+    auto_apply = flag(attrs, "auto-apply", ws.auto_apply and not is_destroy)
     options = RunOptions(
         message=message or RunOptions.message, is_destroy=is_destroy,
         auto_apply=auto_apply if explicit_auto_apply is not None or not is_destroy else False,
-        plan_only=_bool(attrs, "plan-only", False) or cv.speculative,
-        refresh=_bool(attrs, "refresh", True), refresh_only=_bool(attrs, "refresh-only", False),
+        plan_only=flag(attrs, "plan-only", False) or cv.speculative,
+        refresh=flag(attrs, "refresh", True), refresh_only=flag(attrs, "refresh-only", False),
         target_addrs=_list(attrs, "target-addrs"), replace_addrs=_list(attrs, "replace-addrs"),
         variables=_list(attrs, "variables")).validate()
     stamp = now_iso()

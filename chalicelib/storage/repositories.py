@@ -79,25 +79,32 @@ def find_cv(cv_id: str) -> ConfigurationVersion | None:
         return None
 
 
-def insert_cv(workspace: WorkspaceModel, build) -> ConfigurationVersion:
-    """Allocate the workspace's next dense sequence number and store the version built by
-    `build(seq)` in one transaction, so page N of the list can be addressed by seq range."""
+def insert_in_sequence(workspace: WorkspaceModel, counter, build, to_item, *, extra_actions=()):
+    """Allocate the workspace's next dense number on `counter` (a WorkspaceModel attribute) and
+    store `to_item(build(n))` in the same transaction, so page N of a list is one seq range.
+    A concurrent creation makes the counter condition fail: re-read and try again."""
     for _ in range(8):
-        current = int(workspace.cv_seq or 0)
-        cv = build(current + 1)
+        current = int(getattr(workspace, counter.attr_name) or 0)
+        entity = build(current + 1)
+        item = to_item(entity)
         try:
             with transaction() as tx:
-                tx.update(workspace, actions=[WorkspaceModel.cv_seq.set(current + 1)],
-                          condition=(WorkspaceModel.cv_seq == current)
-                          if current else WorkspaceModel.cv_seq.does_not_exist()
-                          | (WorkspaceModel.cv_seq == 0))
-                tx.save(_cv_item(cv), condition=ConfigurationVersionModel.id.does_not_exist())
-            return cv
+                tx.update(workspace, actions=[counter.set(current + 1), *extra_actions(entity)],
+                          condition=(counter == current) if current
+                          else counter.does_not_exist() | (counter == 0))
+                tx.save(item, condition=type(item).id.does_not_exist())
+            return entity, item
         except TransactWriteError as exc:
             if exc.cause_response_code not in _CONDITION_FAILED:
                 raise
             workspace.refresh()
-    raise Conflict("too many concurrent configuration version creations; retry")
+    raise Conflict("too many concurrent creations on this workspace; retry")
+
+
+def insert_cv(workspace: WorkspaceModel, build) -> ConfigurationVersion:
+    cv, _ = insert_in_sequence(workspace, WorkspaceModel.cv_seq, build, _cv_item,
+                               extra_actions=lambda cv: ())
+    return cv
 
 
 def save_cv_transition(cv: ConfigurationVersion, move: Transition, **extra_conditions) -> None:
@@ -195,25 +202,10 @@ def find_run(run_id: str) -> Run | None:
 
 
 def insert_run(workspace: WorkspaceModel, build) -> Run:
-    """The workspace's next dense run number and the run, in one transaction."""
-    for _ in range(8):
-        current = int(workspace.run_seq or 0)
-        run = build(current + 1)
-        try:
-            with transaction() as tx:
-                tx.update(workspace, actions=[WorkspaceModel.run_seq.set(current + 1),
-                                              WorkspaceModel.latest_run_id.set(run.id)],
-                          condition=(WorkspaceModel.run_seq == current) if current else
-                          (WorkspaceModel.run_seq.does_not_exist() | (WorkspaceModel.run_seq == 0)))
-                item = _run_item(run)
-                tx.save(item, condition=RunModel.id.does_not_exist())
-            run.version = item.version
-            return run
-        except TransactWriteError as exc:
-            if exc.cause_response_code not in _CONDITION_FAILED:
-                raise
-            workspace.refresh()
-    raise Conflict("too many concurrent run creations; retry")
+    run, item = insert_in_sequence(workspace, WorkspaceModel.run_seq, build, _run_item,
+                                   extra_actions=lambda r: (WorkspaceModel.latest_run_id.set(r.id),))
+    run.version = item.version
+    return run
 
 
 class StaleRun(Conflict):

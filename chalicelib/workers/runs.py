@@ -54,6 +54,20 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def warm() -> None:
+    """A worker container's init phase (as Lambda runs module code before the first event):
+    create the AWS clients and learn the terraform binary, so the first run does not pay."""
+    from ..aws.clients import client
+    for service in ("s3", "sqs", "stepfunctions", "sts", "dynamodb"):
+        client(service)
+    terraform.binary_version()
+    terraform.cli_config()
+    try:
+        WorkspaceModel.describe_table()     # opens pynamodb's connection
+    except Exception:  # noqa: BLE001 - warming is best effort
+        pass
+
+
 # -- entry points (one per queue; app.py wires them) -----------------------------------------------
 
 def handle_tasks(event: dict, context=None) -> dict:
