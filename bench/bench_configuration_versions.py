@@ -27,7 +27,8 @@ def _median_ms(fn, n: int) -> float:
 
 def run() -> dict:
     results = {}
-    with running_stack() as (api, aws, _), ItemCounter() as counter:
+    with running_stack() as stack, ItemCounter() as counter:
+        api, aws = stack.api, stack.aws
         h = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/vnd.api+json"}
         http = httpx.Client(base_url=api, headers=h)
         http.post("/api/v2/organizations", json={"data": {"attributes": {"name": "bench", "email": "b@b.b"}}})

@@ -131,7 +131,7 @@ def through_service(http: httpx.Client, ws: str, files: dict[str, str], apply: b
             while (status := http.get(f"/api/v2/runs/{run_id}").json()["data"]["attributes"]["status"]) \
                     not in ("applied", "errored"):
                 time.sleep(0.02)
-            assert status == "applied", status
+            assert status == "applied", http.get(f"/api/v2/runs/{run_id}").json()["data"]["attributes"]["error-text"]
         else:
             http.post(f"/api/v2/runs/{run_id}/actions/discard")
         elapsed = time.perf_counter() - start
@@ -140,7 +140,8 @@ def through_service(http: httpx.Client, ws: str, files: dict[str, str], apply: b
 
 def run() -> dict:
     results: dict = {"overhead": {}, "memory": {}}
-    with running_stack() as (api, aws, dispatcher), ItemCounter() as counter:
+    with running_stack() as stack, ItemCounter() as counter:
+        api, dispatcher = stack.api, stack.dispatcher
         http = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=120)
         http.post("/api/v2/organizations", json={"data": {"attributes": {"name": "bench", "email": "b@b.b"}}})
         pool_pids = lambda: [w.proc.pid for w in dispatcher.pool._all if w.alive]  # noqa: E731

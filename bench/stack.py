@@ -7,6 +7,7 @@ import socket
 import tempfile
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import botocore.client
@@ -54,6 +55,16 @@ class ItemCounter:
             self.items = self.calls = 0
 
 
+@dataclass
+class Stack:
+    api: str
+    aws: str
+    dispatcher: object
+    tls_host: str
+    cert: str
+    cli_rc: str
+
+
 @contextmanager
 def running_stack():
     home = Path(tempfile.mkdtemp(prefix="terraless-bench-"))
@@ -79,14 +90,24 @@ def running_stack():
         provision.provision()
         identity.ensure_site_admin(ADMIN)
         import app as app_module
+        from chalicelib.local.devstack import write_cli_config
+        from chalicelib.local.tls import ensure_certificate, server_context
         server = HTTPServer(app_module.app, "127.0.0.1", port)
         server.start()
+        tls_port = free_port()
+        cert, key = ensure_certificate(home / "tls")
+        tls_server = HTTPServer(app_module.app, "127.0.0.1", tls_port, server_context(cert, key))
+        tls_server.start()
         dispatcher = dispatch.Dispatcher(dispatch.subscriptions(app_module.app, app_module))
         dispatcher.start()
+        stack = Stack(api=f"http://127.0.0.1:{port}", aws=emulator.url, dispatcher=dispatcher,
+                      tls_host=f"localhost:{tls_port}", cert=str(cert),
+                      cli_rc=str(write_cli_config(home, f"localhost:{tls_port}", ADMIN)))
         try:
-            yield f"http://127.0.0.1:{port}", emulator.url, dispatcher
+            yield stack
         finally:
             dispatcher.stop()
             server.stop()
+            tls_server.stop()
     finally:
         emulator.stop()

@@ -3,11 +3,16 @@ plan with the remote log streamed, apply (prompt answered, and -auto-approve), o
 list / pull, a second plan with no changes, destroy — executed by Terraless workers."""
 import json
 import os
+import signal
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+
+from conftest import poll
 
 pytestmark = pytest.mark.e2e
 
@@ -17,41 +22,66 @@ terraform {{
     hostname     = "{host}"
     organization = "cli"
     workspaces {{
-      name = "cli-demo"
+      name = "{workspace}"
     }}
   }}
 }}
+"""
+DEMO_TF = """
+resource "null_resource" "demo" {
+  triggers = { version = "1" }
+}
 
-resource "null_resource" "demo" {{
-  triggers = {{ version = "1" }}
-}}
-
-output "greeting" {{
+output "greeting" {
   value = "hello from terraless"
-}}
+}
 """
 
 
-@pytest.fixture(scope="module")
-def cli(dev_stack, tmp_path_factory):
-    info = json.loads((dev_stack.home / "dev.json").read_text())
-    host = info["tls_api"].removeprefix("https://")
-    http = httpx.Client(base_url=dev_stack.url, headers=dev_stack.headers)
-    if http.get("/api/v2/organizations/cli").status_code == 404:
-        http.post("/api/v2/organizations", json={"data": {"attributes": {"name": "cli", "email": "c@c.c"}}})
-    work = tmp_path_factory.mktemp("cli-project")
-    (work / "main.tf").write_text(MAIN_TF.format(host=host))
-    from chalicelib.workers import terraform
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TF_CLI_CONFIG_FILE": info["terraform_cli_config"],
-           "SSL_CERT_FILE": info["tls_cert"], "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
 
-    def run(*args, stdin=None, expect=0):
-        done = subprocess.run([terraform.binary(), *args], cwd=work, env=env, input=stdin,
+class Project:
+    """A directory with a remote-backend configuration and the CLI environment for it."""
+
+    def __init__(self, dev_stack, work: Path, workspace: str, body: str) -> None:
+        info = json.loads((dev_stack.home / "dev.json").read_text())
+        self.host = info["tls_api"].removeprefix("https://")
+        self.work = work
+        (work / "main.tf").write_text(MAIN_TF.format(host=self.host, workspace=workspace) + body)
+        self.env = {"PATH": "/usr/bin:/bin", "HOME": str(work),
+                    "TF_CLI_CONFIG_FILE": info["terraform_cli_config"],
+                    "SSL_CERT_FILE": info["tls_cert"], "CHECKPOINT_DISABLE": "1",
+                    "TF_IN_AUTOMATION": "1"}
+        from chalicelib.workers import terraform
+        self.binary = terraform.binary()
+
+    def __call__(self, *args, stdin=None, expect=0):
+        done = subprocess.run([self.binary, *args], cwd=self.work, env=self.env, input=stdin,
                               capture_output=True, text=True, timeout=300)
         output = done.stdout + done.stderr
         assert done.returncode == expect, f"terraform {' '.join(args)} -> {done.returncode}\n{output}"
         return output
-    return run
+
+    def start(self, *args) -> subprocess.Popen:
+        # its own process group, like a terminal's foreground job: Ctrl-C reaches the group
+        return subprocess.Popen([self.binary, *args], cwd=self.work, env=self.env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def project(dev_stack, tmp_path_factory):
+    http = httpx.Client(base_url=dev_stack.url, headers=dev_stack.headers)
+    if http.get("/api/v2/organizations/cli").status_code == 404:
+        http.post("/api/v2/organizations", json={"data": {"attributes": {"name": "cli", "email": "c@c.c"}}})
+
+    def make(workspace: str, body: str) -> Project:
+        return Project(dev_stack, tmp_path_factory.mktemp(workspace), workspace, body)
+    return make
+
+
+@pytest.fixture(scope="module")
+def cli(project):
+    return project("cli-demo", DEMO_TF)
 
 
 def test_remote_backend_workflow(cli, dev_stack):
@@ -79,3 +109,40 @@ def test_remote_backend_workflow(cli, dev_stack):
     out = cli("destroy", "-no-color", "-auto-approve")
     assert "Resources: 0 added, 0 changed, 1 destroyed." in out
     assert cli("state", "list").split() == []
+
+
+class _SlowState(BaseHTTPRequestHandler):
+    """A state backend that takes its time, so the remote plan is still running at Ctrl-C."""
+
+    def do_GET(self):  # noqa: N802
+        threading.Event().wait(30)
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_ctrl_c_cancels_the_remote_plan(project, dev_stack):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowState)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    slow = project("cli-ctrl-c", 'data "terraform_remote_state" "slow" {\n  backend = "http"\n'
+                   f'  config = {{ address = "http://127.0.0.1:{server.server_address[1]}/s" }}\n}}\n')
+    slow("init", "-input=false", "-no-color")
+    proc = slow.start("plan", "-no-color")
+    http = httpx.Client(base_url=dev_stack.url, headers=dev_stack.headers)
+
+    def planning_run():
+        ws = http.get("/api/v2/organizations/cli/workspaces/cli-ctrl-c")
+        if ws.status_code != 200:
+            return None
+        runs = http.get(f"/api/v2/workspaces/{ws.json()['data']['id']}/runs").json()["data"]
+        return runs[0] if runs and runs[0]["attributes"]["status"] == "planning" else None
+    run = poll(planning_run, bool, timeout=60, interval=0.2)
+    os.killpg(proc.pid, signal.SIGINT)        # Ctrl-C; the CLI asks, and we confirm
+    out, _ = proc.communicate(input="yes\n", timeout=120)
+    server.shutdown()
+    assert "The remote operation was successfully cancelled." in out, out
+    final = poll(lambda: http.get(f"/api/v2/runs/{run['id']}").json()["data"]["attributes"]["status"],
+                 lambda s: s != "planning", timeout=60)
+    assert final == "canceled"

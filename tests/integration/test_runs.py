@@ -346,3 +346,61 @@ def test_state_versions_api(api, runs):
     assert api.get(f"{base}?page[size]=1").json["meta"]["pagination"]["total-count"] == 2
     listed = api.get(f"/api/v2/state-versions?filter[organization][name]=acme&filter[workspace][name]=prod").json
     assert [sv["attributes"]["serial"] for sv in listed["data"]] == [3, 1]
+
+
+def test_terraform_sees_a_scrubbed_environment(api, runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("TERRALESS_SIGNING_SECRET", "do-not-leak-this")
+    out = tmp_path / "env.txt"
+    runs.upload({"main.tf": 'resource "null_resource" "env" {\n  provisioner "local-exec" {\n'
+                            f'    command = "env > {out}"\n  }}\n}}\n'})
+    run_id = runs.create(**{"auto-apply": True})
+    assert runs.wait(run_id, "applied", "errored") == "applied"
+    names = {line.split("=", 1)[0] for line in out.read_text().splitlines() if "=" in line}
+    leaked = {n for n in names if n.startswith(("AWS_", "TERRALESS_", "MOTO"))}
+    assert not leaked, leaked
+    assert "do-not-leak-this" not in out.read_text()
+    assert {"PATH", "HOME", "TF_CLI_CONFIG_FILE"} <= names
+
+
+def test_terraless_terraform_bin_selects_the_binary(api, runs, tmp_path, monkeypatch):
+    from chalicelib import config
+    from chalicelib.workers import terraform
+    calls = tmp_path / "calls.log"
+    shim = tmp_path / "terraform"
+    shim.write_text(f'#!/bin/sh\necho "$1" >> {calls}\nexec {terraform.binary()} "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("TERRALESS_TERRAFORM_BIN", str(shim))
+    config.reset()
+    terraform.binary.cache_clear()
+    try:
+        runs.upload({"main.tf": NULL_TF})
+        run_id = runs.create()
+        assert runs.wait(run_id, "planned", "errored") == "planned"
+        assert {"init", "plan"} <= set(calls.read_text().split())
+        runs.action(run_id, "discard")
+    finally:
+        monkeypatch.delenv("TERRALESS_TERRAFORM_BIN")
+        config.reset()
+        terraform.binary.cache_clear()
+
+
+def test_refresh_only_and_replace(api, runs):
+    runs.upload({"main.tf": NULL_TF})
+    first = runs.create(**{"auto-apply": True})
+    assert runs.wait(first, "applied") == "applied"
+    refresh = runs.create(**{"refresh-only": True})
+    # terraform 1.0 may report a refresh-only plan as having changes (state metadata): either
+    # way it proposes no resource changes
+    outcome = runs.wait(refresh, "planned_and_finished", "planned", "errored")
+    assert outcome in ("planned_and_finished", "planned")
+    assert runs.get(refresh)["attributes"]["refresh-only"] is True
+    plan = api.get(f"/api/v2/runs/{refresh}/plan").json["data"]["attributes"]
+    assert (plan["resource-additions"], plan["resource-destructions"]) == (0, 0)
+    if outcome == "planned":
+        runs.action(refresh, "discard")
+    replace = runs.create(**{"replace-addrs": ["null_resource.one"]})
+    assert runs.wait(replace, "planned", "errored") == "planned"
+    plan = api.get(f"/api/v2/runs/{replace}/plan").json["data"]["attributes"]
+    assert (plan["resource-additions"], plan["resource-destructions"]) == (1, 1)
+    runs.action(replace, "discard")
+    assert runs.create(expect=422, **{"refresh-only": True, "is-destroy": True}).status_code == 422
