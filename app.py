@@ -1,10 +1,11 @@
 """Terraless: wires the blueprints and event handlers. Nothing else lives here."""
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib.api import (configuration_versions, discovery, organizations, runs,
                             state_versions, users, workspaces)
 from chalicelib.api.routing import jsonapi_errors
 from chalicelib.config import settings
+from chalicelib.services import configuration_versions as cv_service
 from chalicelib.workers import fetches, uploads
 from chalicelib.workers import runs as run_workers
 
@@ -54,3 +55,9 @@ def on_plan_dead_letter(event):
 @app.on_sqs_message(queue=settings().queue("applies-dlq"), batch_size=10)
 def on_apply_dead_letter(event):
     return run_workers.handle_dead_letters(event.to_dict(), event.context)
+
+
+# Soft-deleted backing data whose retention has passed is deleted for good.
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def purge_backing_data(event):
+    return {"purged": cv_service.purge_due_backing_data()}

@@ -31,6 +31,7 @@ class Settings:
     # "presigned": upload-url is a presigned S3 PUT (largest archives; clients must not send
     # an Authorization header, which real S3 rejects next to a presigned signature).
     upload_mode: str
+    backing_data_retention_days: int
     token_cache_seconds: float
     # run lifecycle
     heartbeat_seconds: int
@@ -71,6 +72,7 @@ def settings() -> Settings:
         upload_url_ttl=_int("TERRALESS_UPLOAD_URL_TTL", 3600),
         download_url_ttl=_int("TERRALESS_DOWNLOAD_URL_TTL", 60),
         upload_mode=os.environ.get("TERRALESS_UPLOAD_MODE", "archivist"),
+        backing_data_retention_days=_int("TERRALESS_BACKING_DATA_RETENTION_DAYS", 30),
         token_cache_seconds=float(os.environ.get("TERRALESS_TOKEN_CACHE_SECONDS", "5")),
         heartbeat_seconds=_int("TERRALESS_HEARTBEAT_SECONDS", 30),
         phase_timeout_seconds=_int("TERRALESS_PHASE_TIMEOUT_SECONDS", 4 * 3600),

@@ -58,7 +58,12 @@ def archive_configuration_version(call, cv_id):
 
 @route(bp, "/api/v2/configuration-versions/{cv_id}/actions/soft_delete_backing_data", ("POST",))
 def soft_delete_backing_data(call, cv_id):
-    cvs.soft_delete_backing_data(call.principal, cv_id)
+    days = jsonapi.data_attributes(call.request, required=False).get("delete-older-than-n-days")
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 0):
+        from ..domain.errors import Unprocessable
+        raise Unprocessable("delete-older-than-n-days must be a non-negative integer",
+                            pointer="/data/attributes/delete-older-than-n-days")
+    cvs.soft_delete_backing_data(call.principal, cv_id, days)
     return Response(body="", status_code=200)
 
 

@@ -78,6 +78,7 @@ class ConfigurationVersion:
     size: int | None = None
     active_runs: int = 0
     vcs: bool = False
+    purge_at: str | None = None    # when soft-deleted backing data is deleted for good
 
     @property
     def is_vcs(self) -> bool:
@@ -130,7 +131,8 @@ class ConfigurationVersion:
         return self._move(CVStatus.ARCHIVED, at)
 
     # -- backing data (Terraform Enterprise; the reference answers 400 on refusal) -----------
-    def soft_delete_backing_data(self, at: str, *, is_current: bool) -> Transition:
+    def soft_delete_backing_data(self, at: str, *, is_current: bool,
+                                 purge_at: str | None = None) -> Transition:
         if self.is_vcs:
             raise BadRequest("only configuration versions created with the API or CLI qualify")
         if self.status != CVStatus.UPLOADED:
@@ -139,16 +141,19 @@ class ConfigurationVersion:
             raise BadRequest("configuration version is the workspace's current version")
         if self.active_runs > 0:
             raise BadRequest("configuration version has runs in progress")
+        self.purge_at = purge_at
         return self._move(CVStatus.BACKING_DATA_SOFT_DELETED, at)
 
     def restore_backing_data(self, at: str) -> Transition:
         if self.status != CVStatus.BACKING_DATA_SOFT_DELETED:
             raise BadRequest(f"configuration version is {self.status.value}, "
                              "not backing_data_soft_deleted")
+        self.purge_at = None
         return self._move(CVStatus.UPLOADED, at)
 
     def permanently_delete_backing_data(self, at: str) -> Transition:
         if self.status != CVStatus.BACKING_DATA_SOFT_DELETED:
             raise BadRequest(f"configuration version is {self.status.value}; only soft-deleted "
                              "backing data can be deleted permanently")
+        self.purge_at = None
         return self._move(CVStatus.BACKING_DATA_PERMANENTLY_DELETED, at)

@@ -151,6 +151,9 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
     (home / "dev.json").write_text(json.dumps(info, indent=2) + "\n")
     dispatcher = dispatch.Dispatcher(dispatch.subscriptions(app_module.app, app_module))
     dispatcher.start()
+    from . import schedule
+    scheduler = schedule.Scheduler(schedule.jobs(app_module.app, app_module))
+    scheduler.start()
     tls_server = HTTPServer(app_module.app, "127.0.0.1", tls_port, server_context(cert, key))
     tls_server.start()
     server = HTTPServer(app_module.app, "127.0.0.1", port)
@@ -170,6 +173,7 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
     except KeyboardInterrupt:
         pass
     print("stopping...", flush=True)
+    scheduler.stop()
     dispatcher.stop()
     server.stop()
     tls_server.stop()

@@ -3,16 +3,17 @@ list/show, ingress attributes, archive, download, and backing-data actions on S3
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import BinaryIO
 
 from ..aws import blobs, queues
 from ..config import settings
 from ..domain.access import Principal
 from ..domain.archives import ArchiveRejected, inspect_archive
-from ..domain.clock import now_iso
+from ..domain.clock import iso, now, now_iso
 from ..domain.configuration_versions import (SOURCE_API, ConfigurationVersion, CVStatus,
                                              source_for_clone_url)
-from ..domain.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, flag
+from ..domain.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unprocessable, flag
 from ..domain.ids import new_id
 from ..storage import repositories as repo
 from ..storage.models import WorkspaceModel
@@ -221,9 +222,15 @@ def read_archive(cv: ConfigurationVersion) -> BinaryIO:
     return blobs.open_stream(blobs.cv_key(cv.id), cv.blob_version)
 
 
-def soft_delete_backing_data(principal: Principal, cv_id: str) -> ConfigurationVersion:
+def soft_delete_backing_data(principal: Principal, cv_id: str,
+                             days: int | None = None) -> ConfigurationVersion:
+    """Soft-deleted backing data is deleted for good after `days` (the request's
+    delete-older-than-n-days, else TERRALESS_BACKING_DATA_RETENTION_DAYS) by the scheduled
+    purge, unless restored first."""
     cv = get(principal, cv_id)
-    move = cv.soft_delete_backing_data(now_iso(), is_current=is_current(cv))
+    keep = settings().backing_data_retention_days if days is None else days
+    purge_at = iso(now() + timedelta(days=keep))
+    move = cv.soft_delete_backing_data(now_iso(), is_current=is_current(cv), purge_at=purge_at)
     repo.save_cv_transition(cv, move)
     blobs.soft_delete(blobs.cv_key(cv.id))
     return cv
@@ -244,3 +251,16 @@ def permanently_delete_backing_data(principal: Principal, cv_id: str) -> Configu
     blobs.delete_every_version(blobs.cv_key(cv.id))
     cv.blob_version = None
     return cv
+
+
+def purge_due_backing_data() -> list[str]:
+    """The scheduled purge: permanently delete soft-deleted backing data whose time has come."""
+    from . import identity
+    purged = []
+    for cv_id in repo.cv_ids_due_for_purge(now_iso()):
+        try:
+            permanently_delete_backing_data(identity.system_principal(), cv_id)
+            purged.append(cv_id)
+        except (Conflict, BadRequest):
+            log.info("configuration version %s changed before its purge", cv_id)
+    return purged

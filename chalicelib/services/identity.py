@@ -224,16 +224,13 @@ def _add_member(org: str, user_id: str | None) -> MembershipModel | None:
 
 
 def get_user(principal: Principal, user_id: str) -> UserModel:
+    """Visible to themself, site admins, and anyone who shares an organization with them."""
     user = get_or_404(UserModel, user_id, "user")
     if principal.site_admin or principal.user_id == user_id:
         return user
-    shared = {m.org for m in MembershipModel.by_user.query(user_id)} & set(principal.orgs)
-    if principal.kind == KIND_ORGANIZATION and principal.org in \
-            {m.org for m in MembershipModel.by_user.query(user_id)}:
+    if any(principal.can_see_org(m.org) for m in MembershipModel.by_user.query(user_id)):
         return user
-    if not shared:
-        raise NotFound(f"user {user_id} not found")
-    return user
+    raise NotFound(f"user {user_id} not found")
 
 
 def invite_member(principal: Principal, org_name: str, email: str) -> tuple[MembershipModel, UserModel]:

@@ -151,6 +151,12 @@ class CVsByWorkspace(GlobalSecondaryIndex):
     seq = NumberAttribute(range_key=True)
 
 
+class CVsPurgeDue(GlobalSecondaryIndex):
+    Meta = type("Meta", (), {"index_name": "purge_due", "projection": KeysOnlyProjection()})
+    purge_shard = UnicodeAttribute(hash_key=True)
+    purge_at = UnicodeAttribute(range_key=True)
+
+
 class ConfigurationVersionModel(Model):
     """GetItem by id; page N of a workspace's list: Query by_workspace_seq, seq BETWEEN."""
     Meta = _meta("configuration-versions")
@@ -171,8 +177,11 @@ class ConfigurationVersionModel(Model):
     size = NumberAttribute(null=True)
     active_runs = NumberAttribute(default=0)
     vcs = BooleanAttribute(default=False)
+    purge_shard = UnicodeAttribute(null=True)     # set only while soft-deleted
+    purge_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     by_workspace = CVsByWorkspace()
+    purge_due = CVsPurgeDue()
 
 
 class RunsByWorkspace(GlobalSecondaryIndex):

@@ -55,7 +55,7 @@ def _cv_from(item: ConfigurationVersionModel) -> ConfigurationVersion:
         error=item.error, error_message=item.error_message,
         ingress=item.ingress.as_dict() if item.ingress else None,
         blob_version=item.blob_version, size=int(item.size) if item.size is not None else None,
-        active_runs=int(item.active_runs or 0), vcs=bool(item.vcs))
+        active_runs=int(item.active_runs or 0), vcs=bool(item.vcs), purge_at=item.purge_at)
 
 
 def _cv_item(cv: ConfigurationVersion) -> ConfigurationVersionModel:
@@ -65,6 +65,7 @@ def _cv_item(cv: ConfigurationVersion) -> ConfigurationVersionModel:
         auto_queue_runs=cv.auto_queue_runs, status_timestamps=cv.status_timestamps,
         error=cv.error, error_message=cv.error_message, ingress=cv.ingress,
         blob_version=cv.blob_version, size=cv.size, active_runs=cv.active_runs, vcs=cv.vcs,
+        purge_at=cv.purge_at, purge_shard=PURGE_SHARD if cv.purge_at else None,
         created_at=cv.created_at)
 
 
@@ -121,6 +122,14 @@ def save_cv_fields(cv: ConfigurationVersion, *, expected: CVStatus) -> None:
     """Write non-status fields, on the condition that the status has not moved meanwhile."""
     with conditional(f"configuration version {cv.id} changed concurrently"):
         _cv_item(cv).save(condition=ConfigurationVersionModel.status == expected.value)
+
+
+PURGE_SHARD = "due"
+
+
+def cv_ids_due_for_purge(now: str) -> list[str]:
+    return [i.id for i in ConfigurationVersionModel.purge_due.query(
+        PURGE_SHARD, ConfigurationVersionModel.purge_at <= now)]
 
 
 def cv_page(workspace_id: str, total: int, page: int, size: int) -> list[ConfigurationVersion]:

@@ -284,3 +284,26 @@ def test_unfetchable_or_dangerous_clone_urls_end_errored(api, workspace, drain, 
     drain()
     a = attrs(api.get(f"{CV}/{cv_id}"))
     assert (a["status"], a["error"]) == ("errored", "vcs_fetch_failed") and a["error-message"]
+
+
+def test_scheduled_purge_deletes_expired_soft_deleted_backing_data(api, workspace, upload, app_module):
+    from chalicelib.aws import blobs
+    from chalicelib.local import schedule
+    expired = upload(workspace)
+    kept = upload(workspace)
+    upload(workspace)                                            # the current version
+    bad = api.post(f"{CV}/{expired}/actions/soft_delete_backing_data",
+                   {"data": {"attributes": {"delete-older-than-n-days": "soon"}}})
+    assert bad.status_code == 422 and status(api, expired) == "uploaded"
+    assert api.post(f"{CV}/{expired}/actions/soft_delete_backing_data",
+                    {"data": {"attributes": {"delete-older-than-n-days": 0}}}).status_code == 200
+    assert api.post(f"{CV}/{kept}/actions/soft_delete_backing_data").status_code == 200   # 30 days
+    # the dev stack's scheduler runs the app's @app.schedule handler when it is due
+    jobs = schedule.jobs(app_module.app, app_module, now=0)
+    assert [j.name for j in jobs] == ["purge_backing_data"] and jobs[0].every == 3600
+    assert schedule.run_due(jobs, now=10) == []                  # not due yet
+    assert schedule.run_due(jobs, now=3600) == ["purge_backing_data"]
+    assert status(api, expired) == "backing_data_permanently_deleted"
+    assert list(blobs._versions(blobs.cv_key(expired))) == []
+    assert status(api, kept) == "backing_data_soft_deleted"
+    assert api.post(f"{CV}/{kept}/actions/restore_backing_data").status_code == 200
