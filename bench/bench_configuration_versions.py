@@ -10,7 +10,7 @@ import time
 import boto3
 import httpx
 
-from .stack import ADMIN, ItemCounter, running_stack
+from .stack import ADMIN, ItemCounter, measure_page, running_stack
 
 N_GETS = 300
 N_VERSIONS = 2000
@@ -58,17 +58,9 @@ def run() -> dict:
                 batch.save(_cv_item(ConfigurationVersion(
                     id=new_id("cv"), workspace_id=ws, org="bench", seq=seq, created_at=now_iso())))
         WorkspaceModel(id=ws).update(actions=[WorkspaceModel.cv_seq.set(N_VERSIONS)])
-        pages = {}
-        for page in (1, 50):
-            url = f"/api/v2/workspaces/{ws}/configuration-versions?page[number]={page}&page[size]=20"
-            for _ in range(5):
-                http.get(url)
-            counter.reset()
-            got = http.get(url).json()
-            items = counter.items
-            assert len(got["data"]) == 20 and got["meta"]["pagination"]["total-count"] == N_VERSIONS
-            pages[page] = {"ms": round(_median_ms(lambda: http.get(url).raise_for_status(), 100), 2),
-                           "dynamodb_items_read": items}
+        pages = {page: measure_page(
+            http, counter, f"/api/v2/workspaces/{ws}/configuration-versions?page[number]={page}&page[size]=20",
+            N_VERSIONS) for page in (1, 50)}
         results["list_cvs"] = {"page_1": pages[1], "page_50": pages[50],
                                "time_ratio_p50_over_p1": round(pages[50]["ms"] / pages[1]["ms"], 2)}
     return results

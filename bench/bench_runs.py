@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from .stack import ADMIN, ItemCounter, running_stack
+from .stack import ADMIN, ItemCounter, measure_page, running_stack
 
 N_RUNS = 10_000
 SIZES = (1, 200)
@@ -185,21 +185,9 @@ def run() -> dict:
                                          cv_id="cv-x", seq=seq, created_at=now_iso(),
                                          options=RunOptions(), status=RunStatus.DISCARDED)))
         WorkspaceModel(id=ws).update(actions=[WorkspaceModel.run_seq.set(N_RUNS)])
-        pages = {}
-        for page in (1, 500):
-            url = f"/api/v2/workspaces/{ws}/runs?page[number]={page}&page[size]=20"
-            for _ in range(3):
-                http.get(url)
-            counter.reset()
-            body = http.get(url).json()
-            assert len(body["data"]) == 20 and body["meta"]["pagination"]["total-count"] == N_RUNS
-            items = counter.items
-            samples = []
-            for _ in range(30):
-                t = time.perf_counter()
-                http.get(url).raise_for_status()
-                samples.append(time.perf_counter() - t)
-            pages[page] = {"ms": round(statistics.median(samples) * 1000, 1), "dynamodb_items_read": items}
+        pages = {page: measure_page(
+            http, counter, f"/api/v2/workspaces/{ws}/runs?page[number]={page}&page[size]=20", N_RUNS)
+            for page in (1, 500)}
         results["list_runs"] = {"page_1": pages[1], "page_500": pages[500],
                                 "time_ratio": round(pages[500]["ms"] / pages[1]["ms"], 2)}
     return results

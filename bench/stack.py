@@ -111,3 +111,21 @@ def running_stack():
             tls_server.stop()
     finally:
         emulator.stop()
+
+
+def measure_page(http, counter: ItemCounter, url: str, total: int, samples: int = 30) -> dict:
+    """One listing page: DynamoDB items read by a single warm request, and the median time."""
+    import statistics
+    import time
+    for _ in range(3):
+        http.get(url)
+    counter.reset()
+    body = http.get(url).json()
+    items = counter.items
+    assert len(body["data"]) == 20 and body["meta"]["pagination"]["total-count"] == total
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        http.get(url).raise_for_status()
+        times.append(time.perf_counter() - start)
+    return {"ms": round(statistics.median(times) * 1000, 1), "dynamodb_items_read": items}

@@ -259,3 +259,28 @@ def dev_stack(tmp_path_factory):
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture
+def slow_state_url():
+    """An http state backend that takes its time: a terraform plan reading it through
+    `terraform_remote_state` is slow for real (cancel tests need a plan still running)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            threading.Event().wait(30)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/state"
+    server.shutdown()
+
+
+def slow_plan_tf(url: str) -> str:
+    return f'data "terraform_remote_state" "slow" {{\n  backend = "http"\n  config = {{ address = "{url}" }}\n}}\n'

@@ -5,14 +5,12 @@ import json
 import os
 import signal
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import poll
+from conftest import poll, slow_plan_tf
 
 pytestmark = pytest.mark.e2e
 
@@ -111,23 +109,8 @@ def test_remote_backend_workflow(cli, dev_stack):
     assert cli("state", "list").split() == []
 
 
-class _SlowState(BaseHTTPRequestHandler):
-    """A state backend that takes its time, so the remote plan is still running at Ctrl-C."""
-
-    def do_GET(self):  # noqa: N802
-        threading.Event().wait(30)
-        self.send_response(404)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def test_ctrl_c_cancels_the_remote_plan(project, dev_stack):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowState)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    slow = project("cli-ctrl-c", 'data "terraform_remote_state" "slow" {\n  backend = "http"\n'
-                   f'  config = {{ address = "http://127.0.0.1:{server.server_address[1]}/s" }}\n}}\n')
+def test_ctrl_c_cancels_the_remote_plan(project, dev_stack, slow_state_url):
+    slow = project("cli-ctrl-c", slow_plan_tf(slow_state_url))
     slow("init", "-input=false", "-no-color")
     proc = slow.start("plan", "-no-color")
     http = httpx.Client(base_url=dev_stack.url, headers=dev_stack.headers)
@@ -141,7 +124,6 @@ def test_ctrl_c_cancels_the_remote_plan(project, dev_stack):
     run = poll(planning_run, bool, timeout=60, interval=0.2)
     os.killpg(proc.pid, signal.SIGINT)        # Ctrl-C; the CLI asks, and we confirm
     out, _ = proc.communicate(input="yes\n", timeout=120)
-    server.shutdown()
     assert "The remote operation was successfully cancelled." in out, out
     final = poll(lambda: http.get(f"/api/v2/runs/{run['id']}").json()["data"]["attributes"]["status"],
                  lambda s: s != "planning", timeout=60)

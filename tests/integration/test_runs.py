@@ -3,13 +3,10 @@ engine, SQS-dispatched workers running the real terraform binary, the API in-pro
 import base64
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 import requests
 
-from conftest import poll
+from conftest import poll, slow_plan_tf
 
 NULL_TF = 'resource "null_resource" "one" {}\n'
 CHANGING_TF = NULL_TF + 'output "stamp" { value = timestamp() }\n'
@@ -182,35 +179,17 @@ def test_locked_workspace_keeps_runs_pending_until_unlocked(api, runs):
     runs.action(run_id, "discard")
 
 
-class _SlowState(BaseHTTPRequestHandler):
-    """An http state backend that takes its time: a plan reading it is slow for real."""
-
-    def do_GET(self):  # noqa: N802
-        threading.Event().wait(20)
-        self.send_response(404)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def test_cancel_while_planning_interrupts_terraform(api, runs):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowState)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        runs.upload({"main.tf": 'data "terraform_remote_state" "slow" {\n  backend = "http"\n'
-                                f'  config = {{ address = "http://127.0.0.1:{server.server_address[1]}/s" }}\n}}\n'})
-        run_id = runs.create()
-        runs.wait(run_id, "planning")
-        assert runs.action(run_id, "cancel", {"comment": "too slow"}).status_code == 202
-        assert runs.get(run_id)["attributes"]["force-cancel-available-at"].endswith("Z")
-        assert runs.action(run_id, "cancel").status_code == 409      # already being canceled
-        assert runs.wait(run_id, "canceled", "errored", "planned_and_finished", timeout=30) == "canceled"
-        plan = api.get(f"/api/v2/runs/{run_id}/plan").json["data"]["attributes"]
-        assert plan["status"] == "canceled"
-        assert runs.action(run_id, "force-cancel").status_code == 409
-    finally:
-        server.shutdown()
+def test_cancel_while_planning_interrupts_terraform(api, runs, slow_state_url):
+    runs.upload({"main.tf": slow_plan_tf(slow_state_url)})
+    run_id = runs.create()
+    runs.wait(run_id, "planning")
+    assert runs.action(run_id, "cancel", {"comment": "too slow"}).status_code == 202
+    assert runs.get(run_id)["attributes"]["force-cancel-available-at"].endswith("Z")
+    assert runs.action(run_id, "cancel").status_code == 409      # already being canceled
+    assert runs.wait(run_id, "canceled", "errored", "planned_and_finished", timeout=30) == "canceled"
+    plan = api.get(f"/api/v2/runs/{run_id}/plan").json["data"]["attributes"]
+    assert plan["status"] == "canceled"
+    assert runs.action(run_id, "force-cancel").status_code == 409
 
 
 def test_force_cancel_after_the_cool_off(api, runs, monkeypatch):
