@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from ..domain.errors import Unprocessable
 from ..services import configuration_versions as cvs
 from . import jsonapi, render
 from .routing import route
@@ -60,7 +61,6 @@ def archive_configuration_version(call, cv_id):
 def soft_delete_backing_data(call, cv_id):
     days = jsonapi.data_attributes(call.request, required=False).get("delete-older-than-n-days")
     if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 0):
-        from ..domain.errors import Unprocessable
         raise Unprocessable("delete-older-than-n-days must be a non-negative integer",
                             pointer="/data/attributes/delete-older-than-n-days")
     cvs.soft_delete_backing_data(call.principal, cv_id, days)

@@ -6,6 +6,8 @@ from chalice import Blueprint, Response
 from ..aws import blobs
 from ..config import settings
 from ..domain.clock import now
+from ..domain.errors import NotFound
+from ..domain.runs import PHASE_FINAL
 from ..services import configuration_versions as cvs
 from ..services import identity, logs, runs, signing
 from ..storage.models import UserModel
@@ -132,7 +134,6 @@ def show_plan(call, plan_id):
 def plan_json_output(call, plan_id):
     run = runs.get_by_phase(call.principal, plan_id, "plan")
     if blobs.head(plan_json_key(run.id)) is None:
-        from ..domain.errors import NotFound
         raise NotFound(f"plan {plan_id} has no JSON output")
     return Response(body="", status_code=307, headers={"Location": blobs.presign_get(
         plan_json_key(run.id), ttl=settings().download_url_ttl)})
@@ -150,7 +151,6 @@ def read_log(call, credential):
     kind = "plan" if phase_id.startswith("plan-") else "apply"
     run = runs.get_by_phase(_SYSTEM, phase_id, kind)
     phase = run.plan if kind == "plan" else run.apply
-    from ..domain.runs import PHASE_FINAL
     body = logs.read(phase.id, archived=phase.log_archived, finished=phase.status in PHASE_FINAL)
 
     def number(name):

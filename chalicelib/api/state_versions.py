@@ -4,6 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from ..config import settings
+from ..domain.errors import BadRequest
 from ..services import state_versions, workspaces
 from . import jsonapi, render
 from .routing import route
@@ -41,7 +42,6 @@ def list_state_versions(call):
     org = jsonapi.query(call.request, "filter[organization][name]")
     name = jsonapi.query(call.request, "filter[workspace][name]")
     if not org or not name:
-        from ..domain.errors import BadRequest
         raise BadRequest("filter[organization][name] and filter[workspace][name] are required")
     ws = workspaces.get_by_name(call.principal, org, name)
     page, size = jsonapi.page_params(call.request)
