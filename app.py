@@ -2,7 +2,7 @@
 from chalice import Chalice, Rate
 
 from chalicelib.api import (configuration_versions, discovery, organizations, runs,
-                            state_versions, users, workspaces)
+                            state_versions, tasks, users, workspaces)
 from chalicelib.api.routing import jsonapi_errors
 from chalicelib.config import settings
 from chalicelib.services import configuration_versions as cv_service
@@ -16,7 +16,7 @@ app.api.binary_types.extend(["application/x-www-form-urlencoded", "application/g
                              "application/x-gzip", "application/x-tar"])
 
 for blueprint in (discovery.bp, organizations.bp, users.bp, workspaces.bp,
-                  configuration_versions.bp, runs.bp, state_versions.bp):
+                  configuration_versions.bp, runs.bp, state_versions.bp, tasks.bp):
     app.register_blueprint(blueprint)
 app.register_middleware(jsonapi_errors, "http")
 

@@ -32,6 +32,7 @@ class Settings:
     # an Authorization header, which real S3 rejects next to a presigned signature).
     upload_mode: str
     backing_data_retention_days: int
+    cts_organization: str
     token_cache_seconds: float
     # run lifecycle
     heartbeat_seconds: int
@@ -73,6 +74,7 @@ def settings() -> Settings:
         download_url_ttl=_int("TERRALESS_DOWNLOAD_URL_TTL", 60),
         upload_mode=os.environ.get("TERRALESS_UPLOAD_MODE", "archivist"),
         backing_data_retention_days=_int("TERRALESS_BACKING_DATA_RETENTION_DAYS", 30),
+        cts_organization=os.environ.get("TERRALESS_CTS_ORGANIZATION", "cts"),
         token_cache_seconds=float(os.environ.get("TERRALESS_TOKEN_CACHE_SECONDS", "5")),
         heartbeat_seconds=_int("TERRALESS_HEARTBEAT_SECONDS", 30),
         phase_timeout_seconds=_int("TERRALESS_PHASE_TIMEOUT_SECONDS", 4 * 3600),

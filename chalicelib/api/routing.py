@@ -24,7 +24,9 @@ def bearer(request) -> str | None:
 
 
 def route(blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, public: bool = False,
-          **options) -> Callable:
+          render_error: Callable = from_exception, **options) -> Callable:
+    """`render_error` turns any exception into the API's error shape (JSON:API by default;
+    the Consul-Terraform-Sync API has its own)."""
     def register(view: Callable) -> Callable:
         @functools.wraps(view)
         def handler(**params):
@@ -32,8 +34,8 @@ def route(blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, public: 
                 request = blueprint.current_request
                 principal = None if public else identity.authenticate(bearer(request))
                 return view(Call(request, principal), **params)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON:API error
-                return from_exception(exc)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes an error document
+                return render_error(exc)
         # Clients send application/vnd.api+json, application/json, octet-stream or nothing.
         options.setdefault("content_types", ["*/*"])
         blueprint.route(path, methods=list(methods), **options)(handler)

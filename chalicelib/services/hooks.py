@@ -29,3 +29,16 @@ def on_workspace_unlocked(fn: Callable) -> Callable:
 def workspace_unlocked(workspace_id: str) -> None:
     for fn in list(_workspace_unlocked):
         fn(workspace_id)
+
+
+_run_finished: list[Callable] = []
+
+
+def on_run_finished(fn: Callable) -> Callable:
+    _run_finished.append(fn)
+    return fn
+
+
+def run_finished(run) -> None:
+    for fn in list(_run_finished):
+        fn(run)

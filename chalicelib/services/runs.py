@@ -207,6 +207,7 @@ def finished(run: Run) -> None:
     if run.takes_workspace_lock:
         _release(run.workspace_id, run.id)
         schedule(run.workspace_id)
+    hooks.run_finished(run)
 
 
 def mutate(run_id: str, change: Callable[[Run], object], *, attempts: int = 5):

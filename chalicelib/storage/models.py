@@ -265,8 +265,19 @@ class LogChunkModel(Model):
     expires_at = NumberAttribute(null=True)
 
 
+class TaskModel(Model):
+    """A Consul-Terraform-Sync task: GetItem (org, name); the organization's tasks: Query org."""
+    Meta = _meta("tasks")
+    org = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(range_key=True)
+    definition = MapAttribute(default=dict)     # the task object as CTS renders it
+    workspace_id = UnicodeAttribute()
+    deleting = BooleanAttribute(default=False)
+    created_at = UnicodeAttribute()
+
+
 ALL_MODELS = (OrganizationModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
-              ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel)
+              ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel, TaskModel)
 
 
 def reset_connections() -> None:

@@ -1,0 +1,69 @@
+"""Consul-Terraform-Sync's Tasks API at /v1/tasks, in CTS's JSON shapes: every response has a
+`request_id`; errors are {"error": {"message": ...}}."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from chalice import Blueprint, Response
+
+from ..domain.errors import BadRequest, DomainError
+from ..services import tasks
+from . import jsonapi
+from .errors import STATUS
+from .routing import route
+
+bp = Blueprint(__name__)
+log = logging.getLogger(__name__)
+
+
+def _reply(status: int, **fields) -> Response:
+    return Response(body=json.dumps({"request_id": str(uuid.uuid4()), **fields}), status_code=status,
+                    headers={"Content-Type": "application/json"})
+
+
+def cts_error(exc: Exception) -> Response:
+    if isinstance(exc, DomainError):
+        status = next(code for cls, code in STATUS.items() if isinstance(exc, cls))
+        return _reply(status, error={"message": exc.detail})
+    log.exception("unhandled error")
+    return _reply(500, error={"message": "internal error"})
+
+
+def _run_mode(call) -> str | None:
+    mode = jsonapi.query(call.request, "run")
+    if mode not in (None, "inspect", "now"):
+        raise BadRequest(f"unsupported run option '{mode}': use inspect or now")
+    if mode is not None:   # the next slice of the CTS issue: runs on the engine
+        raise BadRequest(f"run={mode} is not supported yet")
+    return mode
+
+
+@route(bp, "/v1/tasks", render_error=cts_error)
+def list_tasks(call):
+    return _reply(200, tasks=tasks.list_tasks(call.principal))
+
+
+@route(bp, "/v1/tasks", ("POST",), render_error=cts_error)
+def create_task(call):
+    _run_mode(call)
+    return _reply(201, task=tasks.create(call.principal, jsonapi.body_json(call.request)))
+
+
+@route(bp, "/v1/tasks/{task_name}", render_error=cts_error)
+def show_task(call, task_name):
+    return _reply(200, task=tasks._definition(tasks.get(call.principal, task_name)))
+
+
+@route(bp, "/v1/tasks/{task_name}", ("PATCH",), render_error=cts_error)
+def update_task(call, task_name):
+    _run_mode(call)
+    return _reply(200, task=tasks.set_enabled(call.principal, task_name,
+                                              jsonapi.body_json(call.request)))
+
+
+@route(bp, "/v1/tasks/{task_name}", ("DELETE",), render_error=cts_error)
+def delete_task(call, task_name):
+    tasks.delete(call.principal, task_name)
+    return _reply(202)

@@ -1,0 +1,100 @@
+"""Consul-Terraform-Sync task definitions: validation and defaults, as CTS applies them.
+
+CTS answers 400 for invalid task fields (missing module or condition, unknown fields, a bad
+cron expression, buffer min > max)."""
+from __future__ import annotations
+
+import copy
+import re
+
+from .errors import BadRequest
+
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,90}$")
+FIELDS = {"buffer_period", "condition", "description", "enabled", "module", "module_input",
+          "name", "providers", "variables", "version", "terraform_version",
+          "terraform_cloud_workspace", "services"}
+CONDITIONS = {"schedule", "services", "catalog-services", "consul-kv"}
+# CTS's global defaults: buffer_period enabled, min 5s, max 20s
+DEFAULT_BUFFER = {"enabled": True, "min": "5s", "max": "20s"}
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def duration_seconds(text: str, field: str) -> int:
+    match = _DURATION.match(text or "") if isinstance(text, str) else None
+    if not match or not text:
+        raise BadRequest(f"{field} must be a duration such as 5s, 1m or 1h30m")
+    h, m, s = (int(g) if g else 0 for g in match.groups())
+    return h * 3600 + m * 60 + s
+
+
+def cron_is_valid(expression: str) -> bool:
+    """5 fields, or 6-7 with seconds first (and an optional year), as CTS's cronexpr accepts."""
+    from croniter import croniter
+    fields = expression.split()
+    if len(fields) == 7:
+        fields = fields[:6]
+    if len(fields) == 6:
+        return croniter.is_valid(" ".join(fields), second_at_beginning=True)
+    return len(fields) == 5 and croniter.is_valid(expression)
+
+
+def normalize(task: object) -> dict:
+    """A validated task object with every field present and CTS's defaults filled in."""
+    if not isinstance(task, dict):
+        raise BadRequest("the request body needs a 'task' object")
+    unknown = set(task) - FIELDS
+    if unknown:
+        raise BadRequest(f"unknown task field(s): {', '.join(sorted(unknown))}")
+    name = task.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise BadRequest("task name is required: letters, digits, '-' and '_'")
+    module = task.get("module")
+    if not isinstance(module, str) or not module.strip():
+        raise BadRequest(f"task {name}: module is required")
+    condition = task.get("condition")
+    if not isinstance(condition, dict) or len(condition) != 1 or set(condition) - CONDITIONS:
+        raise BadRequest(f"task {name}: exactly one condition is required, one of "
+                         f"{', '.join(sorted(CONDITIONS))}")
+    kind, spec = next(iter(condition.items()))
+    if not isinstance(spec, dict):
+        raise BadRequest(f"task {name}: condition.{kind} must be an object")
+    if kind == "schedule" and (not isinstance(spec.get("cron"), str) or not cron_is_valid(spec["cron"])):
+        raise BadRequest(f"task {name}: condition.schedule.cron is not a valid cron expression")
+    if kind in ("services", "catalog-services") and not (spec.get("names") or spec.get("regexp")):
+        raise BadRequest(f"task {name}: condition.{kind} needs names or regexp")
+    if kind == "consul-kv" and not isinstance(spec.get("path"), str):
+        raise BadRequest(f"task {name}: condition.consul-kv needs a path")
+    for field, kind_ in (("description", str), ("version", str), ("terraform_version", str),
+                         ("enabled", bool), ("providers", list), ("variables", dict),
+                         ("module_input", dict), ("terraform_cloud_workspace", dict)):
+        if task.get(field) is not None and not isinstance(task[field], kind_):
+            raise BadRequest(f"task {name}: {field} has the wrong type")
+    if not all(isinstance(p, str) for p in task.get("providers") or []):
+        raise BadRequest(f"task {name}: providers must be a list of names")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in (task.get("variables") or {}).items()):
+        raise BadRequest(f"task {name}: variables must map names to strings")
+    buffer = {**DEFAULT_BUFFER, **({"enabled": False} if kind == "schedule" else {})}
+    given = task.get("buffer_period")
+    if given is not None:
+        if not isinstance(given, dict) or set(given) - {"enabled", "min", "max"}:
+            raise BadRequest(f"task {name}: buffer_period takes enabled, min and max")
+        buffer.update(given)
+        if "min" in given and "max" not in given:
+            # CTS: max defaults to 4 times min
+            buffer["max"] = f"{4 * duration_seconds(given['min'], 'buffer_period.min')}s"
+    low = duration_seconds(buffer["min"], "buffer_period.min")
+    high = duration_seconds(buffer["max"], "buffer_period.max")
+    if low > high:
+        raise BadRequest(f"task {name}: buffer_period.min must not exceed buffer_period.max")
+    if kind == "schedule":
+        buffer["enabled"] = False    # schedule tasks are not buffered
+    out = {
+        "buffer_period": buffer, "condition": copy.deepcopy(condition),
+        "description": task.get("description") or "", "enabled": task.get("enabled", True),
+        "module": module, "module_input": copy.deepcopy(task.get("module_input") or {}),
+        "name": name, "providers": list(task.get("providers") or []),
+        "variables": dict(task.get("variables") or {}), "version": task.get("version") or "",
+        "terraform_version": task.get("terraform_version") or "",
+        "terraform_cloud_workspace": copy.deepcopy(task.get("terraform_cloud_workspace") or {}),
+    }
+    return out

@@ -1,0 +1,78 @@
+"""The Consul-Terraform-Sync Tasks API: CRUD in CTS's shapes, with the service's tokens."""
+import pytest
+
+TASK = {"name": "web", "module": "/srv/modules/web", "description": "web servers",
+        "condition": {"services": {"names": ["web"]}}, "variables": {"port": "80"},
+        "providers": ["null"]}
+
+
+@pytest.fixture
+def cts(api):
+    return api
+
+
+def test_create_show_list_update_delete(cts):
+    created = cts.post("/v1/tasks", {"task": TASK})
+    assert created.status_code == 201 and created.json["request_id"]
+    task = created.json["task"]
+    assert task["name"] == "web" and task["enabled"] is True and task["variables"] == {"port": "80"}
+    assert cts.get("/v1/tasks/web").json["task"] == task
+    assert [t["name"] for t in cts.get("/v1/tasks").json["tasks"]] == ["web"]
+    # the task is backed by a workspace of the CTS organization
+    ws = cts.get("/api/v2/organizations/cts/workspaces/web")
+    assert ws.status_code == 200 and ws.json["data"]["attributes"]["auto-apply"] is True
+    disabled = cts.patch("/v1/tasks/web", {"enabled": False})
+    assert disabled.status_code == 200 and disabled.json["task"]["enabled"] is False
+    assert cts.get("/v1/tasks/web").json["task"]["enabled"] is False
+    deleted = cts.delete("/v1/tasks/web")
+    assert deleted.status_code == 202 and deleted.json["request_id"]
+    missing = cts.get("/v1/tasks/web")
+    assert missing.status_code == 404 and "web" in missing.json["error"]["message"]
+    assert cts.get("/v1/tasks").json["tasks"] == []
+    # a new task of the same name takes over the workspace (and its state)
+    assert cts.post("/v1/tasks", {"task": TASK}).status_code == 201
+    assert cts.get("/api/v2/organizations/cts/workspaces/web").json["data"]["id"] == ws.json["data"]["id"]
+
+
+def test_bad_input(cts):
+    assert cts.post("/v1/tasks", {"task": TASK}).status_code == 201
+    dup = cts.post("/v1/tasks", {"task": TASK})
+    assert dup.status_code == 409 and "already exists" in dup.json["error"]["message"]
+    for body in ({"task": {**TASK, "name": "x", "module": ""}}, {"task": {**TASK, "name": "y", "bogus": 1}},
+                 {"task": {**TASK, "name": "z", "condition": {"schedule": {"cron": "nope"}}}},
+                 {"nottask": {}}):
+        resp = cts.post("/v1/tasks", body)
+        assert resp.status_code == 400 and resp.json["error"]["message"], body
+    assert cts.post("/v1/tasks", raw=b"{oops").status_code == 400
+    assert cts.patch("/v1/tasks/web", {"enabled": "no"}).status_code == 400
+    assert cts.patch("/v1/tasks/web", {"description": "x"}).status_code == 400
+    assert cts.patch("/v1/tasks/nope", {"enabled": True}).status_code == 404
+    assert cts.delete("/v1/tasks/nope").status_code == 404
+    assert cts.post("/v1/tasks?run=sometimes", {"task": {**TASK, "name": "q"}}).status_code == 400
+    assert [t["name"] for t in cts.get("/v1/tasks").json["tasks"]] == ["web"]   # nothing harmed
+
+
+def test_tokens_and_isolation(cts, org):
+    assert cts.as_token(None).get("/v1/tasks").status_code == 401
+    assert cts.as_token(None).get("/v1/tasks").json["error"]["message"]
+    cts.post("/v1/tasks", {"task": TASK})
+    # a token of another organization does not see the CTS organization's tasks
+    other = cts.post(f"/api/v2/organizations/{org}/authentication-token").json["data"]["attributes"]["token"]
+    assert cts.as_token(other).get("/v1/tasks").status_code == 404
+
+
+def test_a_task_deleted_while_its_workspace_runs_goes_when_the_run_ends(cts, upload, worker,
+                                                                        slow_state_url):
+    from conftest import poll, slow_plan_tf
+    from chalicelib.storage.models import TaskModel
+    cts.post("/v1/tasks", {"task": TASK})
+    ws = cts.get("/api/v2/organizations/cts/workspaces/web").json["data"]["id"]
+    upload(ws, {"main.tf": slow_plan_tf(slow_state_url)})
+    run = cts.post("/api/v2/runs", {"data": {"relationships": {"workspace": {"data": {"id": ws}}}}}).json["data"]["id"]
+    poll(lambda: cts.get(f"/api/v2/runs/{run}").json["data"]["attributes"]["status"],
+         lambda s: s == "planning", timeout=60)
+    assert cts.delete("/v1/tasks/web").status_code == 202
+    assert cts.get("/v1/tasks/web").status_code == 404                  # marked for deletion
+    assert TaskModel.get("cts", "web").deleting is True                   # kept while the run is active
+    cts.post(f"/api/v2/runs/{run}/actions/cancel")
+    poll(lambda: TaskModel.count("cts"), lambda n: n == 0, timeout=30)

@@ -1,0 +1,37 @@
+"""CTS task definitions: defaults and the 400s CTS answers for invalid fields."""
+import pytest
+
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.tasks import normalize
+
+BASE = {"name": "web", "module": "./modules/web",
+        "condition": {"services": {"names": ["web", "api"]}}}
+
+
+def test_defaults_are_filled_in_as_cts_does():
+    task = normalize(BASE)
+    assert task["enabled"] is True
+    assert task["buffer_period"] == {"enabled": True, "min": "5s", "max": "20s"}
+    assert task["providers"] == [] and task["variables"] == {} and task["module_input"] == {}
+    scheduled = normalize({**BASE, "condition": {"schedule": {"cron": "*/10 * * * * * *"}}})
+    assert scheduled["buffer_period"]["enabled"] is False       # schedule tasks are not buffered
+    assert normalize({**BASE, "buffer_period": {"min": "10s"}})["buffer_period"]["max"] == "40s"
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"module": None}, "module"),
+    ({"condition": None}, "condition"),
+    ({"condition": {"services": {"names": ["a"]}, "schedule": {"cron": "* * * * *"}}}, "condition"),
+    ({"condition": {"schedule": {"cron": "every tuesday"}}}, "cron"),
+    ({"surprise": 1}, "unknown"),
+    ({"buffer_period": {"min": "30s", "max": "10s"}}, "exceed"),
+    ({"buffer_period": {"min": "soon"}}, "duration"),
+    ({"name": "bad name"}, "name"),
+    ({"variables": {"x": 1}}, "variables"),
+    ({"enabled": "yes"}, "enabled"),
+])
+def test_invalid_definitions_are_400s(change, reason):
+    task = {**BASE, **change}
+    task = {k: v for k, v in task.items() if v is not None}
+    with pytest.raises(BadRequest, match=reason):
+        normalize(task)
