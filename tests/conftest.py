@@ -70,13 +70,17 @@ class Api:
     def as_token(self, token: str | None) -> "Api":
         return Api(self.http, token)
 
-    def request(self, method: str, path: str, body=None, *, headers: dict | None = None,
-                raw: bytes | None = None):
+    def _outgoing(self, body, headers: dict | None, raw: bytes | None) -> tuple[dict, bytes]:
         hdrs = {"Content-Type": "application/vnd.api+json"}
         if self.token:
             hdrs["Authorization"] = f"Bearer {self.token}"
         hdrs.update(headers or {})
         payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        return hdrs, payload
+
+    def request(self, method: str, path: str, body=None, *, headers: dict | None = None,
+                raw: bytes | None = None):
+        hdrs, payload = self._outgoing(body, headers, raw)
         resp = self.http.request(method, path, headers=hdrs, body=payload)
         resp.json = json.loads(resp.body) if resp.body and resp.body[:1] in (b"{", b"[") else None
         return resp
@@ -110,11 +114,7 @@ class HttpApi(Api):
 
     def request(self, method: str, path: str, body=None, *, headers: dict | None = None,
                 raw: bytes | None = None):
-        hdrs = {"Content-Type": "application/vnd.api+json"}
-        if self.token:
-            hdrs["Authorization"] = f"Bearer {self.token}"
-        hdrs.update(headers or {})
-        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        hdrs, payload = self._outgoing(body, headers, raw)
         resp = self.client.request(method, path, headers=hdrs, content=payload)
         resp.body = resp.content
         resp.json = json.loads(resp.content) if resp.content[:1] in (b"{", b"[") else None

@@ -29,11 +29,15 @@ def current_state_version_outputs(call, workspace_id):
     return jsonapi.document(render.state_version_outputs(sv))
 
 
-@route(bp, "/api/v2/workspaces/{workspace_id}/state-versions")
-def list_workspace_state_versions(call, workspace_id):
+def _listing(call, workspace_id: str):
     page, size = jsonapi.page_params(call.request)
     items, total = state_versions.list_for(call.principal, workspace_id, page, size)
     return jsonapi.document([_doc(sv) for sv in items], meta=jsonapi.pagination(page, size, total))
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/state-versions")
+def list_workspace_state_versions(call, workspace_id):
+    return _listing(call, workspace_id)
 
 
 @route(bp, "/api/v2/state-versions")
@@ -43,10 +47,7 @@ def list_state_versions(call):
     name = jsonapi.query(call.request, "filter[workspace][name]")
     if not org or not name:
         raise BadRequest("filter[organization][name] and filter[workspace][name] are required")
-    ws = workspaces.get_by_name(call.principal, org, name)
-    page, size = jsonapi.page_params(call.request)
-    items, total = state_versions.list_for(call.principal, ws.id, page, size)
-    return jsonapi.document([_doc(sv) for sv in items], meta=jsonapi.pagination(page, size, total))
+    return _listing(call, workspaces.get_by_name(call.principal, org, name).id)
 
 
 @route(bp, "/api/v2/workspaces/{workspace_id}/state-versions", ("POST",))
