@@ -35,8 +35,8 @@ def _run_mode(call) -> str | None:
     mode = jsonapi.query(call.request, "run")
     if mode not in (None, "inspect", "now"):
         raise BadRequest(f"unsupported run option '{mode}': use inspect or now")
-    if mode is not None:   # the next slice of the CTS issue: runs on the engine
-        raise BadRequest(f"run={mode} is not supported yet")
+    if mode == "now":   # the next slice of the CTS issue
+        raise BadRequest("run=now is not supported yet")
     return mode
 
 
@@ -47,8 +47,10 @@ def list_tasks(call):
 
 @route(bp, "/v1/tasks", ("POST",), render_error=cts_error)
 def create_task(call):
-    _run_mode(call)
-    return _reply(201, task=tasks.create(call.principal, jsonapi.body_json(call.request)))
+    body = jsonapi.body_json(call.request)
+    if _run_mode(call) == "inspect":
+        return _reply(200, **tasks.create_inspect(call.principal, body))
+    return _reply(201, task=tasks.create(call.principal, body))
 
 
 @route(bp, "/v1/tasks/{task_name}", render_error=cts_error)
@@ -58,7 +60,9 @@ def show_task(call, task_name):
 
 @route(bp, "/v1/tasks/{task_name}", ("PATCH",), render_error=cts_error)
 def update_task(call, task_name):
-    _run_mode(call)
+    if _run_mode(call) == "inspect":
+        return _reply(200, inspect=tasks.inspect_update(call.principal, task_name,
+                                                        jsonapi.body_json(call.request)))
     return _reply(200, task=tasks.set_enabled(call.principal, task_name,
                                               jsonapi.body_json(call.request)))
 

@@ -2,6 +2,11 @@
 CTS organization (TERRALESS_CTS_ORGANIZATION), named after the task."""
 from __future__ import annotations
 
+import io
+import json
+import tarfile
+import time
+
 from ..config import settings
 from ..domain import tasks as rules
 from ..domain.access import Principal
@@ -44,10 +49,41 @@ def get(principal: Principal, name: str) -> TaskModel:
     return task
 
 
-def create(principal: Principal, body: object) -> dict:
+def create_inspect(principal: Principal, body: object) -> dict:
+    """POST /v1/tasks?run=inspect: the plan the task would make; nothing is created (a
+    temporary workspace holds the speculative plan and is removed afterwards)."""
+    definition = _parse(body)
+    org = organization(principal)
+    try:
+        TaskModel.get(org, definition["name"])
+        raise Conflict(f"task with name {definition['name']} already exists")
+    except TaskModel.DoesNotExist:
+        pass
+    scratch = workspaces.create(principal, org, {"name": f"inspect-{definition['name']}-{int(time.time() * 1000)}"})
+    try:
+        return {"task": definition, "run": inspect(principal, definition, scratch.id)}
+    finally:
+        workspaces.delete(principal, scratch)
+
+
+def inspect_update(principal: Principal, name: str, body: object) -> dict:
+    """PATCH /v1/tasks/:name?run=inspect: the plan with the proposed change; the task is left
+    untouched."""
+    if not isinstance(body, dict) or set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
+        raise BadRequest("only 'enabled' (a boolean) can be updated")
+    task = get(principal, name)
+    proposed = {**_definition(task), "enabled": body["enabled"]}
+    return inspect(principal, proposed, task.workspace_id)
+
+
+def _parse(body: object) -> dict:
     if not isinstance(body, dict) or set(body) - {"task"}:
         raise BadRequest("the request body must be {\"task\": {...}}")
-    definition = rules.normalize(body.get("task"))
+    return rules.normalize(body.get("task"))
+
+
+def create(principal: Principal, body: object) -> dict:
+    definition = _parse(body)
     org = organization(principal)
     name = definition["name"]
     try:
@@ -101,3 +137,79 @@ def _finish_deferred_deletion(run) -> None:
         return
     if task.deleting and task.workspace_id == ws.id:
         task.delete()
+
+
+# -- running a task ------------------------------------------------------------------------------
+
+def _hcl(value) -> str:
+    return json.dumps(value)   # JSON strings, lists and objects are valid HCL expressions
+
+
+def root_module(definition: dict) -> dict[str, str]:
+    """The root module CTS generates for a task: the task's module called with `services`
+    (the condition's data; empty until a service feed is configured) and its variables."""
+    name = definition["name"]
+    lines = [f'module "{name}" {{', f"  source = {_hcl(definition['module'])}"]
+    if definition.get("version"):
+        lines.append(f"  version = {_hcl(definition['version'])}")
+    lines.append("  services = var.services")
+    for key, value in sorted({**definition.get("variables", {}),
+                              **definition.get("module_input", {})}.items()):
+        if key != "services":
+            lines.append(f"  {key} = {_hcl(value)}")
+    lines.append("}")
+    providers = "".join(f'    {p} = {{ source = "hashicorp/{p}" }}\n' for p in definition.get("providers", []))
+    return {
+        "main.tf": (f"terraform {{\n  required_providers {{\n{providers}  }}\n}}\n\n" if providers else "")
+        + "\n".join(lines) + "\n",
+        "variables.tf": 'variable "services" {\n  description = "Consul services monitored by the task"\n'
+                        "  type = any\n  default = {}\n}\n",
+    }
+
+
+def _archive(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mtime = len(data), int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _wait(read, done, timeout: float):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise Conflict("the task's run did not finish in time")
+        time.sleep(0.2)
+
+
+def inspect(principal: Principal, definition: dict, workspace_id: str) -> dict:
+    """A speculative plan of the task's generated root module on its workspace: nothing is
+    applied and nothing of the task changes. Returns CTS's {changes_present, plan}."""
+    from ..aws import blobs
+    from . import configuration_versions as cvs
+    from . import logs, runs
+    cv, _ = cvs.create(principal, workspace_id, {"auto-queue-runs": False, "speculative": True})
+    body = _archive(root_module(definition))
+    blobs.put(blobs.cv_key(cv.id), body, length=len(body))
+    uploaded = _wait(lambda: cvs.get(principal, cv.id).status.value,
+                     lambda s: s in ("uploaded", "errored"), INSPECT_TIMEOUT)
+    if uploaded != "uploaded":
+        raise BadRequest(f"the task's generated configuration was rejected ({uploaded})")
+    run = runs.create(principal, {"message": f"inspect task {definition['name']}"},
+                      workspace_id, cv.id, source="tfe-api")
+    done = _wait(lambda: runs.get(principal, run.id),
+                 lambda r: r.is_final, INSPECT_TIMEOUT)
+    plan = logs.read(done.plan.id, archived=done.plan.log_archived, finished=True)
+    if done.status.value == "errored":
+        raise BadRequest(f"inspecting task {definition['name']} failed: {done.error_text}")
+    return {"changes_present": done.has_changes, "plan": plan.strip("\x02\x03")}
+
+
+INSPECT_TIMEOUT = 300

@@ -76,3 +76,39 @@ def test_a_task_deleted_while_its_workspace_runs_goes_when_the_run_ends(cts, upl
     assert TaskModel.get("cts", "web").deleting is True                   # kept while the run is active
     cts.post(f"/api/v2/runs/{run}/actions/cancel")
     poll(lambda: TaskModel.count("cts"), lambda n: n == 0, timeout=30)
+
+
+def _module(tmp_path):
+    module = tmp_path / "modules" / "web"
+    module.mkdir(parents=True)
+    (module / "main.tf").write_text(
+        'variable "services" { type = any }\nvariable "port" { type = string }\n'
+        'resource "null_resource" "svc" {\n  triggers = { port = var.port }\n}\n'
+        'output "port" { value = var.port }\n')
+    return str(module)
+
+
+def test_inspect_on_create_plans_the_generated_module_and_creates_nothing(cts, worker, tmp_path):
+    task = {**TASK, "module": _module(tmp_path)}
+    resp = cts.post("/v1/tasks?run=inspect", {"task": task})
+    assert resp.status_code == 200, resp.body
+    assert resp.json["run"]["changes_present"] is True
+    assert "null_resource.svc" in resp.json["run"]["plan"] and "Plan: 1 to add" in resp.json["run"]["plan"]
+    assert resp.json["task"]["name"] == "web"
+    assert cts.get("/v1/tasks").json["tasks"] == []
+    assert cts.get("/v1/tasks/web").status_code == 404
+    names = [w["attributes"]["name"] for w in cts.get("/api/v2/organizations/cts/workspaces").json["data"]]
+    assert names == []                                   # the scratch workspace is gone
+
+
+def test_patch_inspect_leaves_the_task_untouched(cts, worker, tmp_path):
+    task = {**TASK, "module": _module(tmp_path)}
+    assert cts.post("/v1/tasks", {"task": task}).status_code == 201
+    before = cts.get("/v1/tasks/web").json["task"]
+    resp = cts.patch("/v1/tasks/web?run=inspect", {"enabled": False})
+    assert resp.status_code == 200, resp.body
+    assert resp.json["inspect"]["changes_present"] is True
+    assert "Plan: 1 to add" in resp.json["inspect"]["plan"]
+    assert cts.get("/v1/tasks/web").json["task"] == before
+    bad = cts.post("/v1/tasks?run=inspect", {"task": {**task, "name": "broken", "module": str(tmp_path / "missing")}})
+    assert bad.status_code == 400 and "failed" in bad.json["error"]["message"]
