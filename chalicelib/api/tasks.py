@@ -35,8 +35,6 @@ def _run_mode(call) -> str | None:
     mode = jsonapi.query(call.request, "run")
     if mode not in (None, "inspect", "now"):
         raise BadRequest(f"unsupported run option '{mode}': use inspect or now")
-    if mode == "now":   # the next slice of the CTS issue
-        raise BadRequest("run=now is not supported yet")
     return mode
 
 
@@ -48,8 +46,11 @@ def list_tasks(call):
 @route(bp, "/v1/tasks", ("POST",), render_error=cts_error)
 def create_task(call):
     body = jsonapi.body_json(call.request)
-    if _run_mode(call) == "inspect":
+    mode = _run_mode(call)
+    if mode == "inspect":
         return _reply(200, **tasks.create_inspect(call.principal, body))
+    if mode == "now":
+        return _reply(201, task=tasks.create_and_run(call.principal, body))
     return _reply(201, task=tasks.create(call.principal, body))
 
 
@@ -60,9 +61,13 @@ def show_task(call, task_name):
 
 @route(bp, "/v1/tasks/{task_name}", ("PATCH",), render_error=cts_error)
 def update_task(call, task_name):
-    if _run_mode(call) == "inspect":
+    mode = _run_mode(call)
+    if mode == "inspect":
         return _reply(200, inspect=tasks.inspect_update(call.principal, task_name,
                                                         jsonapi.body_json(call.request)))
+    if mode == "now":
+        return _reply(200, task=tasks.update_and_run(call.principal, task_name,
+                                                     jsonapi.body_json(call.request)))
     return _reply(200, task=tasks.set_enabled(call.principal, task_name,
                                               jsonapi.body_json(call.request)))
 

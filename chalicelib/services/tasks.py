@@ -82,6 +82,27 @@ def _parse(body: object) -> dict:
     return rules.normalize(body.get("task"))
 
 
+def create_and_run(principal: Principal, body: object) -> dict:
+    """POST /v1/tasks?run=now: the task is created, run at once, and kept only if its run
+    succeeds (as CTS does)."""
+    definition = create(principal, body)
+    task = get(principal, definition["name"])
+    try:
+        execute(principal, definition, task.workspace_id, apply=True)
+    except Exception:
+        task.delete()
+        raise
+    return definition
+
+
+def update_and_run(principal: Principal, name: str, body: object) -> dict:
+    """PATCH /v1/tasks/:name?run=now: update, then run the task at once if it is enabled."""
+    definition = set_enabled(principal, name, body)
+    if definition["enabled"]:
+        execute(principal, definition, get(principal, name).workspace_id, apply=True)
+    return definition
+
+
 def create(principal: Principal, body: object) -> dict:
     definition = _parse(body)
     org = organization(principal)
@@ -192,24 +213,32 @@ def _wait(read, done, timeout: float):
 def inspect(principal: Principal, definition: dict, workspace_id: str) -> dict:
     """A speculative plan of the task's generated root module on its workspace: nothing is
     applied and nothing of the task changes. Returns CTS's {changes_present, plan}."""
+    return execute(principal, definition, workspace_id, apply=False)
+
+
+def execute(principal: Principal, definition: dict, workspace_id: str, *, apply: bool) -> dict:
+    """Runs the task's generated root module on its workspace and waits for the run: a
+    speculative plan (inspect) or a plan applied at once (run=now)."""
     from ..aws import blobs
     from . import configuration_versions as cvs
     from . import logs, runs
-    cv, _ = cvs.create(principal, workspace_id, {"auto-queue-runs": False, "speculative": True})
+    cv, _ = cvs.create(principal, workspace_id, {"auto-queue-runs": False, "speculative": not apply})
     body = _archive(root_module(definition))
     blobs.put(blobs.cv_key(cv.id), body, length=len(body))
     uploaded = _wait(lambda: cvs.get(principal, cv.id).status.value,
                      lambda s: s in ("uploaded", "errored"), INSPECT_TIMEOUT)
     if uploaded != "uploaded":
         raise BadRequest(f"the task's generated configuration was rejected ({uploaded})")
-    run = runs.create(principal, {"message": f"inspect task {definition['name']}"},
+    verb = "run" if apply else "inspect"
+    run = runs.create(principal, {"message": f"{verb} task {definition['name']}", "auto-apply": apply},
                       workspace_id, cv.id, source="tfe-api")
     done = _wait(lambda: runs.get(principal, run.id),
                  lambda r: r.is_final, INSPECT_TIMEOUT)
     plan = logs.read(done.plan.id, archived=done.plan.log_archived, finished=True)
-    if done.status.value == "errored":
-        raise BadRequest(f"inspecting task {definition['name']} failed: {done.error_text}")
-    return {"changes_present": done.has_changes, "plan": plan.strip("\x02\x03")}
+    if done.status.value not in ("applied", "planned_and_finished"):
+        raise BadRequest(f"{verb} of task {definition['name']} ended {done.status.value}: "
+                         f"{done.error_text or ''}".strip())
+    return {"changes_present": done.has_changes, "plan": plan.strip("\x02\x03"), "run_id": done.id}
 
 
 INSPECT_TIMEOUT = 300

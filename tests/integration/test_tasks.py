@@ -112,3 +112,27 @@ def test_patch_inspect_leaves_the_task_untouched(cts, worker, tmp_path):
     assert cts.get("/v1/tasks/web").json["task"] == before
     bad = cts.post("/v1/tasks?run=inspect", {"task": {**task, "name": "broken", "module": str(tmp_path / "missing")}})
     assert bad.status_code == 400 and "failed" in bad.json["error"]["message"]
+
+
+def test_run_now_applies_and_keeps_the_task_only_if_the_run_succeeds(cts, worker, tmp_path):
+    task = {**TASK, "module": _module(tmp_path)}
+    created = cts.post("/v1/tasks?run=now", {"task": task})
+    assert created.status_code == 201, created.body
+    ws = cts.get("/api/v2/organizations/cts/workspaces/web").json["data"]["id"]
+    sv = cts.get(f"/api/v2/workspaces/{ws}/current-state-version").json["data"]
+    state = cts.get(f"/api/v2/state-versions/{sv['id']}/download").json
+    [resource] = state["resources"]                                   # the module really ran
+    assert (resource["module"], resource["type"]) == ("module.web", "null_resource")
+    assert resource["instances"][0]["attributes"]["triggers"] == {"port": "80"}
+    runs = cts.get(f"/api/v2/workspaces/{ws}/runs").json["data"]
+    assert [r["attributes"]["status"] for r in runs] == ["applied"]
+    # a task whose first run fails is not kept
+    failing = cts.post("/v1/tasks?run=now", {"task": {**task, "name": "broken",
+                                                      "module": str(tmp_path / "missing")}})
+    assert failing.status_code == 400 and "errored" in failing.json["error"]["message"]
+    assert cts.get("/v1/tasks/broken").status_code == 404
+    # PATCH ?run=now re-runs the enabled task: nothing to change now
+    again = cts.patch("/v1/tasks/web?run=now", {"enabled": True})
+    assert again.status_code == 200 and again.json["task"]["enabled"] is True
+    statuses = [r["attributes"]["status"] for r in cts.get(f"/api/v2/workspaces/{ws}/runs").json["data"]]
+    assert statuses == ["planned_and_finished", "applied"]
