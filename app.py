@@ -6,6 +6,7 @@ from chalicelib.api import (configuration_versions, discovery, organizations, ru
 from chalicelib.api.routing import jsonapi_errors
 from chalicelib.config import settings
 from chalicelib.services import configuration_versions as cv_service
+from chalicelib.services import tasks as task_service
 from chalicelib.workers import fetches, uploads
 from chalicelib.workers import runs as run_workers
 
@@ -61,3 +62,9 @@ def on_apply_dead_letter(event):
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def purge_backing_data(event):
     return {"purged": cv_service.purge_due_backing_data()}
+
+
+# Consul-Terraform-Sync schedule conditions (cron, minute granularity).
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def fire_task_schedules(event):
+    return {"fired": task_service.fire_due_schedules()}

@@ -98,3 +98,13 @@ def normalize(task: object) -> dict:
         "terraform_cloud_workspace": copy.deepcopy(task.get("terraform_cloud_workspace") or {}),
     }
     return out
+
+
+def next_cron_time(expression: str, after):
+    """The first time after `after` (an aware datetime) that the cron expression matches."""
+    from croniter import croniter
+    fields = expression.split()
+    if len(fields) == 7:
+        fields = fields[:6]
+    seconds = len(fields) == 6
+    return croniter(" ".join(fields), after, second_at_beginning=seconds).get_next(type(after))

@@ -10,7 +10,7 @@ import time
 from ..config import settings
 from ..domain import tasks as rules
 from ..domain.access import Principal
-from ..domain.clock import now_iso
+from ..domain.clock import iso, now, now_iso
 from ..domain.errors import BadRequest, Conflict, NotFound
 from ..storage.models import OrganizationModel, TaskModel, WorkspaceModel
 from ..storage.repositories import conditional
@@ -118,7 +118,7 @@ def create(principal: Principal, body: object) -> dict:
         ws = workspaces.create(principal, org, {"name": name, "auto-apply": True,
                                                 "description": f"Consul-Terraform-Sync task {name}"})
     task = TaskModel(org=org, name=name, definition=definition, workspace_id=ws.id,
-                     created_at=now_iso())
+                     next_run_at=_next_run(definition, now()), created_at=now_iso())
     with conditional(f"task with name {name} already exists"):
         task.save(condition=TaskModel.name.does_not_exist())
     return definition
@@ -242,3 +242,36 @@ def execute(principal: Principal, definition: dict, workspace_id: str, *, apply:
 
 
 INSPECT_TIMEOUT = 300
+
+
+# -- the schedule condition ----------------------------------------------------------------------
+
+def _next_run(definition: dict, after) -> str | None:
+    cron = definition["condition"].get("schedule", {}).get("cron")
+    return iso(rules.next_cron_time(cron, after)) if cron else None
+
+
+def fire_due_schedules(at=None) -> list[str]:
+    """The scheduled tick: every enabled schedule task whose cron time has come gets a run
+    (its generated module uploaded with auto-queue-runs on its auto-apply workspace). The
+    conditional move of next_run_at makes each cron time fire once, however many ticks race."""
+    from ..aws import blobs
+    from . import configuration_versions as cvs
+    moment = at or now()
+    fired = []
+    for task in TaskModel.query(settings().cts_organization,
+                                filter_condition=TaskModel.next_run_at <= iso(moment)):
+        definition = _definition(task)
+        if task.deleting or not definition.get("enabled", True):
+            continue
+        try:
+            task.update(actions=[TaskModel.next_run_at.set(_next_run(definition, moment))],
+                        condition=TaskModel.next_run_at == task.next_run_at)
+        except Exception:  # noqa: BLE001 - another tick fired this cron time
+            continue
+        system = identity.system_principal()
+        cv, _ = cvs.create(system, task.workspace_id, {"auto-queue-runs": True})
+        body = _archive(root_module(definition))
+        blobs.put(blobs.cv_key(cv.id), body, length=len(body))
+        fired.append(task.name)
+    return fired

@@ -273,6 +273,7 @@ class TaskModel(Model):
     definition = MapAttribute(default=dict)     # the task object as CTS renders it
     workspace_id = UnicodeAttribute()
     deleting = BooleanAttribute(default=False)
+    next_run_at = UnicodeAttribute(null=True)   # schedule condition: the next cron time
     created_at = UnicodeAttribute()
 
 

@@ -136,3 +136,25 @@ def test_run_now_applies_and_keeps_the_task_only_if_the_run_succeeds(cts, worker
     assert again.status_code == 200 and again.json["task"]["enabled"] is True
     statuses = [r["attributes"]["status"] for r in cts.get(f"/api/v2/workspaces/{ws}/runs").json["data"]]
     assert statuses == ["planned_and_finished", "applied"]
+
+
+def test_a_schedule_condition_fires_a_run_when_its_cron_time_comes(cts, worker, tmp_path, app_module):
+    from datetime import datetime, timedelta, timezone
+
+    from conftest import poll
+    from chalicelib.local import schedule
+    from chalicelib.services import tasks
+    assert {j.name: j.every for j in schedule.jobs(app_module.app, app_module)}["fire_task_schedules"] == 60
+    task = {**TASK, "module": _module(tmp_path), "condition": {"schedule": {"cron": "*/5 * * * *"}}}
+    assert cts.post("/v1/tasks", {"task": task}).status_code == 201
+    ws = cts.get("/api/v2/organizations/cts/workspaces/web").json["data"]["id"]
+    assert tasks.fire_due_schedules(datetime.now(timezone.utc)) == []      # not yet due
+    later = datetime.now(timezone.utc) + timedelta(minutes=6)
+    assert tasks.fire_due_schedules(later) == ["web"]
+    assert tasks.fire_due_schedules(later) == []                           # once per cron time
+    runs = poll(lambda: cts.get(f"/api/v2/workspaces/{ws}/runs").json["data"],
+                lambda r: r and r[0]["attributes"]["status"] in ("applied", "errored"), timeout=60)
+    assert runs[0]["attributes"]["status"] == "applied"
+    # a disabled task does not fire
+    cts.patch("/v1/tasks/web", {"enabled": False})
+    assert tasks.fire_due_schedules(later + timedelta(minutes=10)) == []
