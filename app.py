@@ -7,7 +7,7 @@ from chalicelib.api.routing import jsonapi_errors
 from chalicelib.config import settings
 from chalicelib.services import configuration_versions as cv_service
 from chalicelib.services import tasks as task_service
-from chalicelib.workers import fetches, uploads
+from chalicelib.workers import fetches, task_triggers, uploads
 from chalicelib.workers import runs as run_workers
 
 app = Chalice(app_name="terraless")
@@ -68,3 +68,8 @@ def purge_backing_data(event):
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def fire_task_schedules(event):
     return {"fired": task_service.fire_due_schedules()}
+
+
+@app.on_sqs_message(queue=settings().queue("task-triggers"), batch_size=10)
+def on_task_trigger_check(event):
+    return task_triggers.handle(event.to_dict(), event.context)

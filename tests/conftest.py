@@ -308,3 +308,13 @@ def slow_state_url():
 
 def slow_plan_tf(url: str) -> str:
     return f'data "terraform_remote_state" "slow" {{\n  backend = "http"\n  config = {{ address = "{url}" }}\n}}\n'
+
+
+def queue_depth(logical: str) -> int:
+    """Messages in a queue: visible, in flight or delayed (under the in-process emulator)."""
+    from chalicelib.aws import queues
+    from chalicelib.aws.clients import client
+    attrs = client("sqs").get_queue_attributes(QueueUrl=queues.url(logical), AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    return sum(int(value) for value in attrs.values())

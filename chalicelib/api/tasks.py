@@ -76,3 +76,11 @@ def update_task(call, task_name):
 def delete_task(call, task_name):
     tasks.delete(call.principal, task_name)
     return _reply(202)
+
+
+@route(bp, "/v1/watch/service/{service_name}", ("POST", "PUT"), render_error=cts_error)
+def service_changed(call, service_name):
+    """A Consul watch's HTTP handler: `consul watch -type=service -service=NAME
+    -http-addr=...` (or `handler_type = "http"`) posts the service's health entries here."""
+    notified = tasks.record_service(call.principal, service_name, jsonapi.body_json(call.request))
+    return _reply(200, tasks=notified)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import tarfile
 import time
 
+from ..aws import queues
 from ..config import settings
+from ..domain import consul
 from ..domain import tasks as rules
 from ..domain.access import Principal
 from ..domain.clock import iso, now, now_iso
 from ..domain.errors import BadRequest, Conflict, NotFound
-from ..storage.models import OrganizationModel, TaskModel, WorkspaceModel
+from ..storage.models import ConsulServiceModel, OrganizationModel, TaskModel, WorkspaceModel
 from ..storage.repositories import conditional
 from . import hooks, identity, workspaces
 
@@ -166,7 +169,7 @@ def _hcl(value) -> str:
     return json.dumps(value)   # JSON strings, lists and objects are valid HCL expressions
 
 
-def root_module(definition: dict) -> dict[str, str]:
+def root_module(definition: dict, services: dict | None = None) -> dict[str, str]:
     """The root module CTS generates for a task: the task's module called with `services`
     (the condition's data; empty until a service feed is configured) and its variables."""
     name = definition["name"]
@@ -180,7 +183,11 @@ def root_module(definition: dict) -> dict[str, str]:
             lines.append(f"  {key} = {_hcl(value)}")
     lines.append("}")
     providers = "".join(f'    {p} = {{ source = "hashicorp/{p}" }}\n' for p in definition.get("providers", []))
+    files = {} if services is None else {
+        # the condition's data, as CTS passes it (a tfvars file of the root module)
+        "services.auto.tfvars.json": json.dumps({"services": services}, indent=2)}
     return {
+        **files,
         "main.tf": (f"terraform {{\n  required_providers {{\n{providers}  }}\n}}\n\n" if providers else "")
         + "\n".join(lines) + "\n",
         "variables.tf": 'variable "services" {\n  description = "Consul services monitored by the task"\n'
@@ -255,8 +262,6 @@ def fire_due_schedules(at=None) -> list[str]:
     """The scheduled tick: every enabled schedule task whose cron time has come gets a run
     (its generated module uploaded with auto-queue-runs on its auto-apply workspace). The
     conditional move of next_run_at makes each cron time fire once, however many ticks race."""
-    from ..aws import blobs
-    from . import configuration_versions as cvs
     moment = at or now()
     fired = []
     for task in TaskModel.query(settings().cts_organization,
@@ -269,9 +274,88 @@ def fire_due_schedules(at=None) -> list[str]:
                         condition=TaskModel.next_run_at == task.next_run_at)
         except Exception:  # noqa: BLE001 - another tick fired this cron time
             continue
-        system = identity.system_principal()
-        cv, _ = cvs.create(system, task.workspace_id, {"auto-queue-runs": True})
-        body = _archive(root_module(definition))
-        blobs.put(blobs.cv_key(cv.id), body, length=len(body))
+        trigger(task, definition)
         fired.append(task.name)
     return fired
+
+
+# -- the services condition and buffer periods ---------------------------------------------------
+
+def record_service(principal: Principal, name: str, entries: object) -> list[str]:
+    """A Consul watch posted the health entries of service `name`: keep them, and let every
+    task watching the service know (buffered as its buffer_period says)."""
+    entries = consul.validate_entries(entries)
+    org = organization(principal)
+    ConsulServiceModel(org=org, name=name, entries_json=json.dumps(entries),
+                       updated_at=now_iso()).save()
+    notified = []
+    for task in TaskModel.query(org):
+        definition = _definition(task)
+        if task.deleting or not definition.get("enabled", True):
+            continue
+        if consul.watches(definition["condition"], name):
+            _changed(task, definition)
+            notified.append(task.name)
+    return notified
+
+
+def _changed(task: TaskModel, definition: dict) -> None:
+    buffer = definition["buffer_period"]
+    if not buffer.get("enabled"):
+        trigger(task, definition)
+        return
+    at = time.time()
+    task.update(actions=[TaskModel.buffer_last_at.set(at),
+                         TaskModel.buffer_first_at.set(TaskModel.buffer_first_at | at)])
+    if task.buffer_first_at == at:      # this event opened the buffer: schedule its check
+        queues.send("task-triggers", {"org": task.org, "task": task.name},
+                    delay_seconds=rules.duration_seconds(buffer["min"], "min"))
+
+
+def check_buffer(org: str, name: str) -> bool:
+    """A delayed re-check: fire once the task has been quiet for `min`, or `max` after the
+    first change; otherwise look again when one of them can be true. Returns whether it fired."""
+    try:
+        task = TaskModel.get(org, name)
+    except TaskModel.DoesNotExist:
+        return False
+    if task.buffer_first_at is None or task.deleting:
+        return False
+    definition = _definition(task)
+    low = rules.duration_seconds(definition["buffer_period"]["min"], "min")
+    high = rules.duration_seconds(definition["buffer_period"]["max"], "max")
+    at = time.time()
+    quiet, total = at - task.buffer_last_at, at - task.buffer_first_at
+    if quiet < low and total < high:
+        wait = max(1, math.ceil(min(low - quiet, high - total)))
+        queues.send("task-triggers", {"org": org, "task": name}, delay_seconds=min(wait, 900))
+        return False
+    try:   # one firing per buffered burst, whatever the number of checks in flight
+        task.update(actions=[TaskModel.buffer_first_at.remove(), TaskModel.buffer_last_at.remove()],
+                    condition=TaskModel.buffer_first_at == task.buffer_first_at)
+    except Exception:  # noqa: BLE001 - another check fired it
+        return False
+    trigger(task, definition)
+    return True
+
+
+def trigger(task: TaskModel, definition: dict) -> None:
+    """A run of the task: its module with the current services data, uploaded with
+    auto-queue-runs on its auto-apply workspace."""
+    from ..aws import blobs
+    from . import configuration_versions as cvs
+    cv, _ = cvs.create(identity.system_principal(), task.workspace_id, {"auto-queue-runs": True})
+    body = _archive(root_module(definition, _services_for(task.org, definition)))
+    blobs.put(blobs.cv_key(cv.id), body, length=len(body))
+
+
+def _services_for(org: str, definition: dict) -> dict:
+    spec = definition["condition"].get("services") or definition["condition"].get("catalog-services")
+    if not isinstance(spec, dict):
+        return {}
+    out = {}
+    for item in ConsulServiceModel.query(org):
+        if consul.watches(definition["condition"], item.name):
+            out.update(consul.services_input(json.loads(item.entries_json),
+                                             spec.get("cts_user_defined_meta")))
+    return out

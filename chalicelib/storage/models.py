@@ -274,11 +274,22 @@ class TaskModel(Model):
     workspace_id = UnicodeAttribute()
     deleting = BooleanAttribute(default=False)
     next_run_at = UnicodeAttribute(null=True)   # schedule condition: the next cron time
+    buffer_first_at = NumberAttribute(null=True)  # buffer period: first and last event (epoch s)
+    buffer_last_at = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
 
 
+class ConsulServiceModel(Model):
+    """The latest health entries of a Consul service (as a watch posts them)."""
+    Meta = _meta("consul-services")
+    org = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(range_key=True)
+    entries_json = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
 ALL_MODELS = (OrganizationModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
-              ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel, TaskModel)
+              ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel, TaskModel, ConsulServiceModel)
 
 
 def reset_connections() -> None:

@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import make_tgz, poll, slow_plan_tf
+from conftest import make_tgz, poll, queue_depth, slow_plan_tf
 
 NULL_TF = 'resource "null_resource" "one" {}\n'
 CHANGING_TF = NULL_TF + 'output "stamp" { value = timestamp() }\n'
@@ -438,14 +438,6 @@ def test_a_redelivered_task_message_does_not_plan_again(local_runs):
     log_before = local_runs.log(log_url).body
     # at-least-once delivery: the same task arrives again (its token long used)
     queues.send("plans", {"run_id": run_id, "phase": "plan", "task_token": "already-used"})
-    poll(lambda: _queue_depth("plans"), lambda depth: depth == 0, timeout=30)
+    poll(lambda: queue_depth("plans"), lambda depth: depth == 0, timeout=30)
     assert local_runs.get(run_id)["attributes"] == before
     assert local_runs.log(log_url).body == log_before
-
-
-def _queue_depth(logical: str) -> int:
-    from chalicelib.aws import queues
-    from chalicelib.aws.clients import client
-    attrs = client("sqs").get_queue_attributes(QueueUrl=queues.url(logical), AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])

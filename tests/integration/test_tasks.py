@@ -158,3 +158,41 @@ def test_a_schedule_condition_fires_a_run_when_its_cron_time_comes(cts, worker, 
     # a disabled task does not fire
     cts.patch("/v1/tasks/web", {"enabled": False})
     assert tasks.fire_due_schedules(later + timedelta(minutes=10)) == []
+
+
+def _entry(service, node, port, status="passing"):
+    return {"Node": {"Node": node, "Address": "10.0.0.1", "Datacenter": "dc1"},
+            "Service": {"ID": f"{service}-{port}", "Service": service, "Port": port,
+                        "Address": "10.0.0.2", "Tags": ["v1"]},
+            "Checks": [{"Status": status}]}
+
+
+def test_service_events_are_coalesced_by_the_buffer_period_into_one_run(cts, worker, tmp_path):
+    from conftest import poll
+    module = tmp_path / "svc"
+    module.mkdir()
+    (module / "main.tf").write_text(
+        'variable "services" { type = any }\n'
+        'resource "null_resource" "seen" {\n  triggers = { ids = join(",", sort(keys(var.services))) }\n}\n')
+    task = {"name": "svc", "module": str(module), "condition": {"services": {"names": ["web"]}},
+            "buffer_period": {"enabled": True, "min": "2s", "max": "10s"}}
+    assert cts.post("/v1/tasks", {"task": task}).status_code == 201
+    ws = cts.get("/api/v2/organizations/cts/workspaces/svc").json["data"]["id"]
+    for port in range(8000, 8005):                      # five rapid changes
+        resp = cts.post("/v1/watch/service/web", [_entry("web", "n1", p) for p in range(8000, port + 1)])
+        assert resp.status_code == 200 and resp.json["tasks"] == ["svc"]
+    assert cts.post("/v1/watch/service/db", [_entry("db", "n1", 5432)]).json["tasks"] == []
+    runs = poll(lambda: cts.get(f"/api/v2/workspaces/{ws}/runs").json["data"],
+                lambda r: r and r[0]["attributes"]["status"] in ("applied", "errored"), timeout=60)
+    # the burst is over (no buffer open, no re-check in flight) and it made exactly one run
+    from chalicelib.storage.models import TaskModel
+    from conftest import queue_depth
+    poll(lambda: (TaskModel.get("cts", "svc").buffer_first_at, queue_depth("task-triggers")),
+         lambda v: v == (None, 0), timeout=30)
+    runs = cts.get(f"/api/v2/workspaces/{ws}/runs").json["data"]
+    assert [r["attributes"]["status"] for r in runs] == ["applied"]
+    sv = cts.get(f"/api/v2/workspaces/{ws}/current-state-version").json["data"]
+    state = cts.get(f"/api/v2/state-versions/{sv['id']}/download").json
+    ids = state["resources"][0]["instances"][0]["attributes"]["triggers"]["ids"]
+    assert ids == ",".join(sorted(f"web-{p}.n1.dc1" for p in range(8000, 8005)))   # the last data
+    assert cts.post("/v1/watch/service/web", {"not": "a list"}).status_code == 400

@@ -1,0 +1,53 @@
+"""Consul data as CTS hands it to a task's module: the `services` input, keyed
+`<service id>.<node>.<datacenter>`, built from health entries (what `consul watch -type=service`
+posts and `/v1/health/service/:name` returns)."""
+from __future__ import annotations
+
+import re
+
+from .errors import BadRequest
+
+_STATUS_ORDER = ("critical", "warning", "passing")
+
+
+def _status(checks: list) -> str:
+    statuses = {c.get("Status") for c in checks or [] if isinstance(c, dict)}
+    return next((s for s in _STATUS_ORDER if s in statuses), "passing")
+
+
+def validate_entries(entries: object) -> list[dict]:
+    if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("Service"), dict) and isinstance(e.get("Node"), dict)
+            for e in entries):
+        raise BadRequest("expected a list of health entries ({Node, Service, Checks})")
+    return entries
+
+
+def services_input(entries: list[dict], user_meta: dict | None = None) -> dict:
+    out = {}
+    for entry in entries:
+        service, node = entry["Service"], entry["Node"]
+        datacenter = node.get("Datacenter", "dc1")
+        key = f"{service.get('ID') or service.get('Service')}.{node.get('Node')}.{datacenter}"
+        out[key] = {
+            "id": service.get("ID"), "name": service.get("Service"), "kind": service.get("Kind", ""),
+            "address": service.get("Address") or node.get("Address"), "port": service.get("Port"),
+            "meta": service.get("Meta") or {}, "tags": service.get("Tags") or [],
+            "namespace": service.get("Namespace", ""), "status": _status(entry.get("Checks")),
+            "node": node.get("Node"), "node_id": node.get("ID", ""),
+            "node_address": node.get("Address"), "datacenter": datacenter,
+            "node_tagged_addresses": node.get("TaggedAddresses") or {},
+            "node_meta": node.get("Meta") or {}, "cts_user_defined_meta": user_meta or {},
+        }
+    return out
+
+
+def watches(condition: dict, service: str) -> bool:
+    """Does a task's services condition select this service name?"""
+    spec = condition.get("services") or condition.get("catalog-services")
+    if not isinstance(spec, dict):
+        return False
+    if service in (spec.get("names") or []):
+        return True
+    pattern = spec.get("regexp")
+    return bool(pattern) and re.search(pattern, service) is not None
