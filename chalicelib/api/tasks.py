@@ -84,3 +84,24 @@ def service_changed(call, service_name):
     -http-addr=...` (or `handler_type = "http"`) posts the service's health entries here."""
     notified = tasks.record_service(call.principal, service_name, jsonapi.body_json(call.request))
     return _reply(200, tasks=notified)
+
+
+@route(bp, "/v1/status", render_error=cts_error)
+def overall_status(call):
+    return _reply(200, **tasks.overall_status(call.principal))
+
+
+@route(bp, "/v1/status/tasks", render_error=cts_error)
+def tasks_status(call):
+    return _reply(200, **_status(call, None))
+
+
+@route(bp, "/v1/status/tasks/{task_name}", render_error=cts_error)
+def task_status(call, task_name):
+    return _reply(200, **_status(call, task_name))
+
+
+def _status(call, name: str | None) -> dict:
+    return tasks.task_status(call.principal, name=name,
+                             include_events="events" in (jsonapi.query(call.request, "include") or ""),
+                             status=jsonapi.query(call.request, "status"))

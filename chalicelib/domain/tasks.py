@@ -108,3 +108,17 @@ def next_cron_time(expression: str, after):
         fields = fields[:6]
     seconds = len(fields) == 6
     return croniter(" ".join(fields), after, second_at_beginning=seconds).get_next(type(after))
+
+
+# CTS's task health, from the most recent events (newest first)
+STATUSES = ("successful", "errored", "critical", "unknown")
+
+
+def health(recent_successes: list[bool]) -> str:
+    """successful: the latest event succeeded; errored: it failed but the others did not;
+    critical: it failed and so did another recent one; unknown: no events yet."""
+    if not recent_successes:
+        return "unknown"
+    if recent_successes[0]:
+        return "successful"
+    return "critical" if not all(recent_successes[1:]) else "errored"

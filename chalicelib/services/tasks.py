@@ -15,7 +15,8 @@ from ..domain import tasks as rules
 from ..domain.access import Principal
 from ..domain.clock import iso, now, now_iso
 from ..domain.errors import BadRequest, Conflict, NotFound
-from ..storage.models import ConsulServiceModel, OrganizationModel, TaskModel, WorkspaceModel
+from ..storage.models import (ConsulServiceModel, OrganizationModel, TaskEventModel, TaskModel,
+                              WorkspaceModel)
 from ..storage.repositories import conditional
 from . import hooks, identity, workspaces
 
@@ -152,14 +153,24 @@ def delete(principal: Principal, name: str) -> None:
 
 
 @hooks.on_run_finished
-def _finish_deferred_deletion(run) -> None:
-    """A task marked for deletion while its run was active goes when the run ends."""
+def _after_run(run) -> None:
+    """A task's run ended: record its event; a task marked for deletion while its run was
+    active goes now."""
     try:
         ws = WorkspaceModel.get(run.workspace_id)
         task = TaskModel.get(ws.org, ws.name)
     except (WorkspaceModel.DoesNotExist, TaskModel.DoesNotExist):
         return
-    if task.deleting and task.workspace_id == ws.id:
+    if task.workspace_id != ws.id or run.speculative:
+        return                         # inspect plans are not task events
+    definition = _definition(task)
+    success = run.status.value in ("applied", "planned_and_finished")
+    TaskEventModel(task_key=f"{task.org}/{task.name}", end_time=now_iso(), id=run.id.replace("run-", "ev-"),
+                   success=success, start_time=run.created_at, run_id=run.id,
+                   error=None if success else (run.error_text or run.status.value),
+                   task={"name": task.name, "providers": definition.get("providers", []),
+                         "services": [], "source": definition["module"]}).save()
+    if task.deleting:
         task.delete()
 
 
@@ -359,3 +370,50 @@ def _services_for(org: str, definition: dict) -> dict:
             out.update(consul.services_input(json.loads(item.entries_json),
                                              spec.get("cts_user_defined_meta")))
     return out
+
+
+# -- status --------------------------------------------------------------------------------------
+
+def _events(org: str, name: str, limit: int | None = None) -> list[TaskEventModel]:
+    return list(TaskEventModel.query(f"{org}/{name}", scan_index_forward=False, limit=limit))
+
+
+def _event_doc(event: TaskEventModel) -> dict:
+    doc = {"id": event.id, "success": event.success, "start_time": event.start_time,
+           "end_time": event.end_time, "task": event.task.as_dict() if hasattr(event.task, "as_dict") else dict(event.task)}
+    if event.error:
+        doc["error"] = {"message": event.error}
+    return doc
+
+
+def task_status(principal: Principal, *, name: str | None, include_events: bool,
+                status: str | None) -> dict:
+    """GET /v1/status/tasks[/:name]: each task's health from its 5 most recent events."""
+    if status is not None and status not in rules.STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(rules.STATUSES)}")
+    org = organization(principal)
+    chosen = [get(principal, name)] if name else [t for t in TaskModel.query(org) if not t.deleting]
+    out = {}
+    for task in chosen:
+        recent = _events(org, task.name, None if include_events else 5)
+        health = rules.health([e.success for e in recent[:5]])
+        if status and health != status:
+            continue
+        definition = _definition(task)
+        entry = {"task_name": task.name, "status": health, "enabled": definition.get("enabled", True),
+                 "providers": definition.get("providers", []), "services": [],
+                 "events_url": f"/v1/status/tasks/{task.name}?include=events"}
+        if include_events:
+            entry["events"] = [_event_doc(e) for e in recent]
+        out[task.name] = entry
+    return out
+
+
+def overall_status(principal: Principal) -> dict:
+    summary = task_status(principal, name=None, include_events=False, status=None)
+    counts = {s: 0 for s in rules.STATUSES}
+    enabled = {"true": 0, "false": 0}
+    for entry in summary.values():
+        counts[entry["status"]] += 1
+        enabled["true" if entry["enabled"] else "false"] += 1
+    return {"task_summary": {"status": counts, "enabled": enabled}}

@@ -288,8 +288,22 @@ class ConsulServiceModel(Model):
     updated_at = UnicodeAttribute()
 
 
+class TaskEventModel(Model):
+    """One run of a CTS task. A task's events, newest first: Query task_key."""
+    Meta = _meta("task-events")
+    task_key = UnicodeAttribute(hash_key=True)    # "<org>/<task>"
+    end_time = UnicodeAttribute(range_key=True)
+    id = UnicodeAttribute()
+    success = BooleanAttribute()
+    start_time = UnicodeAttribute()
+    run_id = UnicodeAttribute()
+    error = UnicodeAttribute(null=True)
+    task = MapAttribute(default=dict)
+
+
 ALL_MODELS = (OrganizationModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
-              ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel, TaskModel, ConsulServiceModel)
+              ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel, TaskModel, ConsulServiceModel,
+              TaskEventModel)
 
 
 def reset_connections() -> None:

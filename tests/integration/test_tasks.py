@@ -196,3 +196,30 @@ def test_service_events_are_coalesced_by_the_buffer_period_into_one_run(cts, wor
     ids = state["resources"][0]["instances"][0]["attributes"]["triggers"]["ids"]
     assert ids == ",".join(sorted(f"web-{p}.n1.dc1" for p in range(8000, 8005)))   # the last data
     assert cts.post("/v1/watch/service/web", {"not": "a list"}).status_code == 400
+
+
+def test_status_and_events_history(cts, worker, tmp_path):
+    from conftest import poll
+    good = {**TASK, "module": _module(tmp_path)}
+    assert cts.post("/v1/tasks", {"task": {**good, "name": "fresh"}}).status_code == 201
+    assert cts.post("/v1/tasks?run=now", {"task": good}).status_code == 201
+    status = cts.get("/v1/status/tasks").json
+    assert status["web"]["status"] == "successful" and status["fresh"]["status"] == "unknown"
+    assert "events" not in status["web"]
+    events = cts.get("/v1/status/tasks/web?include=events").json["web"]["events"]
+    assert [e["success"] for e in events] == [True] and events[0]["task"]["name"] == "web"
+    # break the module: the next runs fail
+    (tmp_path / "modules" / "web" / "main.tf").write_text('resource "null_resource" "svc" {\n')
+    for expected in ("errored", "critical"):
+        assert cts.patch("/v1/tasks/web?run=now", {"enabled": True}).status_code == 400
+        poll(lambda: cts.get("/v1/status/tasks/web").json["web"]["status"],
+             lambda s: s == expected, timeout=30)
+    events = cts.get("/v1/status/tasks/web?include=events").json["web"]["events"]
+    assert [e["success"] for e in events] == [False, False, True]          # newest first, all kept
+    assert events[0]["error"]["message"]
+    assert list(cts.get("/v1/status/tasks?status=critical").json.keys() - {"request_id"}) == ["web"]
+    assert cts.get("/v1/status/tasks?status=bogus").status_code == 400
+    summary = cts.get("/v1/status").json["task_summary"]
+    assert summary["status"] == {"successful": 0, "errored": 0, "critical": 1, "unknown": 1}
+    assert summary["enabled"] == {"true": 2, "false": 0}
+    assert cts.get("/v1/status/tasks/nope").status_code == 404

@@ -35,3 +35,12 @@ def test_invalid_definitions_are_400s(change, reason):
     task = {k: v for k, v in task.items() if v is not None}
     with pytest.raises(BadRequest, match=reason):
         normalize(task)
+
+
+def test_health_follows_cts_rules():
+    from chalicelib.domain.tasks import health
+    assert health([]) == "unknown"
+    assert health([True, False, False]) == "successful"
+    assert health([False, True, True]) == "errored"
+    assert health([False, True, False]) == "critical"
+    assert health([False]) == "errored"
