@@ -241,7 +241,8 @@ def execute(principal: Principal, definition: dict, workspace_id: str, *, apply:
     from . import configuration_versions as cvs
     from . import logs, runs
     cv, _ = cvs.create(principal, workspace_id, {"auto-queue-runs": False, "speculative": not apply})
-    body = _archive(root_module(definition))
+    # with the condition's current data, as the task's next triggered run would see it
+    body = _archive(root_module(definition, _services_for(settings().cts_organization, definition)))
     blobs.put(blobs.cv_key(cv.id), body, length=len(body))
     uploaded = _wait(lambda: cvs.get(principal, cv.id).status.value,
                      lambda s: s in ("uploaded", "errored"), INSPECT_TIMEOUT)

@@ -1,0 +1,81 @@
+"""Consul-Terraform-Sync tasks through the dev stack (real sockets, worker processes, the SQS
+delays of buffer periods executed by moto_server): inspect on create, run=now, a burst of service
+events coalesced into one run, PATCH inspect, delete while running, bad input."""
+import time
+
+import pytest
+
+from conftest import HttpApi, poll, slow_plan_tf
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cts(dev_stack):
+    return HttpApi(dev_stack.url, dev_stack.token)
+
+
+@pytest.fixture
+def module(tmp_path):
+    path = tmp_path / "module"
+    path.mkdir()
+    (path / "main.tf").write_text(
+        'variable "services" { type = any }\nvariable "port" {\n  type = string\n  default = "80"\n}\n'
+        'resource "null_resource" "svc" {\n  triggers = { ids = join(",", sort(keys(var.services))), port = var.port }\n}\n')
+    return str(path)
+
+
+def _entry(port):
+    return {"Node": {"Node": "n1", "Address": "10.0.0.1", "Datacenter": "dc1"},
+            "Service": {"ID": f"web-{port}", "Service": "web", "Port": port}, "Checks": []}
+
+
+def _runs(cts, name):
+    ws = cts.get(f"/api/v2/organizations/cts/workspaces/{name}").json["data"]["id"]
+    return cts.get(f"/api/v2/workspaces/{ws}/runs").json["data"]
+
+
+def test_task_lifecycle_through_the_dev_stack(cts, module, slow_state_url, tmp_path):
+    task = {"name": "e2e-web", "module": module, "condition": {"services": {"names": ["web"]}},
+            "buffer_period": {"min": "2s", "max": "10s"}, "variables": {"port": "8080"}}
+    inspected = cts.post("/v1/tasks?run=inspect", {"task": task})
+    assert inspected.status_code == 200 and inspected.json["run"]["changes_present"] is True
+    assert cts.get("/v1/tasks/e2e-web").status_code == 404               # nothing created
+
+    assert cts.post("/v1/tasks?run=now", {"task": task}).status_code == 201
+    assert [r["attributes"]["status"] for r in _runs(cts, "e2e-web")] == ["applied"]
+
+    started = time.monotonic()
+    for port in range(9000, 9005):                                       # five rapid changes
+        assert cts.post("/v1/watch/service/web", [_entry(p) for p in range(9000, port + 1)]).status_code == 200
+    runs = poll(lambda: _runs(cts, "e2e-web"), lambda r: len(r) == 2 and r[0]["attributes"]["status"]
+                in ("applied", "errored"), timeout=60)
+    assert runs[0]["attributes"]["status"] == "applied"
+    assert time.monotonic() - started >= 2                               # not before the quiet min
+    events = cts.get("/v1/status/tasks/e2e-web?include=events").json["e2e-web"]["events"]
+    assert [e["success"] for e in events] == [True, True]
+
+    before = cts.get("/v1/tasks/e2e-web").json["task"]
+    patched = cts.patch("/v1/tasks/e2e-web?run=inspect", {"enabled": False})
+    assert patched.status_code == 200 and patched.json["inspect"]["changes_present"] is False
+    assert cts.get("/v1/tasks/e2e-web").json["task"] == before
+
+    # delete while a run holds the workspace: gone once the run ends
+    slow = {"name": "e2e-slow", "module": str(tmp_path / "slowmod"), "condition": {"services": {"names": ["slow"]}},
+            "buffer_period": {"enabled": False}}
+    (tmp_path / "slowmod").mkdir()
+    (tmp_path / "slowmod" / "main.tf").write_text('variable "services" { type = any }\n' + slow_plan_tf(slow_state_url))
+    assert cts.post("/v1/tasks", {"task": slow}).status_code == 201
+    cts.post("/v1/watch/service/slow", [_entry(1)])
+    run = poll(lambda: _runs(cts, "e2e-slow"), lambda r: r and r[0]["attributes"]["status"] == "planning",
+               timeout=60)[0]
+    assert cts.delete("/v1/tasks/e2e-slow").status_code == 202
+    assert cts.get("/v1/tasks/e2e-slow").status_code == 404
+    assert "e2e-slow" not in [t["name"] for t in cts.get("/v1/tasks").json["tasks"]]
+    cts.post(f"/api/v2/runs/{run['id']}/actions/cancel")
+    poll(lambda: cts.get(f"/api/v2/runs/{run['id']}").json["data"]["attributes"]["status"],
+         lambda s: s == "canceled", timeout=60)
+
+    bad = cts.post("/v1/tasks", {"task": {**task, "name": "x", "condition": {"schedule": {"cron": "soon"}}}})
+    assert bad.status_code == 400 and bad.json["error"]["message"]
+    assert cts.post("/v1/tasks", {"task": task}).status_code == 409
