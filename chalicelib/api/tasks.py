@@ -105,3 +105,12 @@ def _status(call, name: str | None) -> dict:
     return tasks.task_status(call.principal, name=name,
                              include_events="events" in (jsonapi.query(call.request, "include") or ""),
                              status=jsonapi.query(call.request, "status"))
+
+
+@route(bp, "/v1/watch/kv", ("POST", "PUT"), render_error=cts_error)
+def kv_changed(call):
+    """A Consul key watch's HTTP handler (`consul watch -type=key -key=K`, or
+    `-type=keyprefix -prefix=P` with `?prefix=P`) posts the entries here."""
+    notified = tasks.record_kv(call.principal, jsonapi.body_json(call.request, required=False),
+                               prefix=jsonapi.query(call.request, "prefix"))
+    return _reply(200, tasks=notified)

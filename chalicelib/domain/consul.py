@@ -51,3 +51,27 @@ def watches(condition: dict, service: str) -> bool:
         return True
     pattern = spec.get("regexp")
     return bool(pattern) and re.search(pattern, service) is not None
+
+
+def validate_kv(entries: object) -> list[dict]:
+    """A key watch posts one entry (or null once deleted); a keyprefix watch posts a list."""
+    if entries is None:
+        return []
+    items = entries if isinstance(entries, list) else [entries]
+    if not all(isinstance(e, dict) and isinstance(e.get("Key"), str) for e in items):
+        raise BadRequest("expected KV entries ({Key, Value}) as a Consul key watch posts them")
+    return items
+
+
+def decode_value(entry: dict) -> str:
+    import base64
+    raw = entry.get("Value")
+    return base64.b64decode(raw).decode("utf-8", "replace") if raw else ""
+
+
+def kv_matches(condition: dict, key: str) -> bool:
+    spec = condition.get("consul-kv")
+    if not isinstance(spec, dict):
+        return False
+    path = spec.get("path", "")
+    return key == path or bool(spec.get("recurse")) and key.startswith(path.rstrip("/") + "/")

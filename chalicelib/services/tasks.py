@@ -15,8 +15,8 @@ from ..domain import tasks as rules
 from ..domain.access import Principal
 from ..domain.clock import iso, now, now_iso
 from ..domain.errors import BadRequest, Conflict, NotFound
-from ..storage.models import (ConsulServiceModel, OrganizationModel, TaskEventModel, TaskModel,
-                              WorkspaceModel)
+from ..storage.models import (ConsulKVModel, ConsulServiceModel, OrganizationModel, TaskEventModel,
+                              TaskModel, WorkspaceModel)
 from ..storage.repositories import conditional
 from . import hooks, identity, workspaces
 
@@ -180,7 +180,8 @@ def _hcl(value) -> str:
     return json.dumps(value)   # JSON strings, lists and objects are valid HCL expressions
 
 
-def root_module(definition: dict, services: dict | None = None) -> dict[str, str]:
+def root_module(definition: dict, services: dict | None = None,
+                consul_kv: dict | None = None) -> dict[str, str]:
     """The root module CTS generates for a task: the task's module called with `services`
     (the condition's data; empty until a service feed is configured) and its variables."""
     name = definition["name"]
@@ -188,21 +189,27 @@ def root_module(definition: dict, services: dict | None = None) -> dict[str, str
     if definition.get("version"):
         lines.append(f"  version = {_hcl(definition['version'])}")
     lines.append("  services = var.services")
+    if consul_kv is not None:
+        lines.append("  consul_kv = var.consul_kv")
     for key, value in sorted({**definition.get("variables", {}),
                               **definition.get("module_input", {})}.items()):
         if key != "services":
             lines.append(f"  {key} = {_hcl(value)}")
     lines.append("}")
     providers = "".join(f'    {p} = {{ source = "hashicorp/{p}" }}\n' for p in definition.get("providers", []))
-    files = {} if services is None else {
-        # the condition's data, as CTS passes it (a tfvars file of the root module)
-        "services.auto.tfvars.json": json.dumps({"services": services}, indent=2)}
+    inputs = {"services": services} if services is not None else {}
+    if consul_kv is not None:
+        inputs["consul_kv"] = consul_kv
+    # the condition's data, as CTS passes it (a tfvars file of the root module)
+    files = {"inputs.auto.tfvars.json": json.dumps(inputs, indent=2)} if inputs else {}
+    kv_variable = ('variable "consul_kv" {\n  description = "Consul KV entries of the condition"\n'
+                   "  type = map(string)\n  default = {}\n}\n") if consul_kv is not None else ""
     return {
         **files,
         "main.tf": (f"terraform {{\n  required_providers {{\n{providers}  }}\n}}\n\n" if providers else "")
         + "\n".join(lines) + "\n",
         "variables.tf": 'variable "services" {\n  description = "Consul services monitored by the task"\n'
-                        "  type = any\n  default = {}\n}\n",
+                        "  type = any\n  default = {}\n}\n" + kv_variable,
     }
 
 
@@ -242,7 +249,7 @@ def execute(principal: Principal, definition: dict, workspace_id: str, *, apply:
     from . import logs, runs
     cv, _ = cvs.create(principal, workspace_id, {"auto-queue-runs": False, "speculative": not apply})
     # with the condition's current data, as the task's next triggered run would see it
-    body = _archive(root_module(definition, _services_for(settings().cts_organization, definition)))
+    body = _archive(_generated(settings().cts_organization, definition))
     blobs.put(blobs.cv_key(cv.id), body, length=len(body))
     uploaded = _wait(lambda: cvs.get(principal, cv.id).status.value,
                      lambda s: s in ("uploaded", "errored"), INSPECT_TIMEOUT)
@@ -357,7 +364,7 @@ def trigger(task: TaskModel, definition: dict) -> None:
     from ..aws import blobs
     from . import configuration_versions as cvs
     cv, _ = cvs.create(identity.system_principal(), task.workspace_id, {"auto-queue-runs": True})
-    body = _archive(root_module(definition, _services_for(task.org, definition)))
+    body = _archive(_generated(task.org, definition))
     blobs.put(blobs.cv_key(cv.id), body, length=len(body))
 
 
@@ -418,3 +425,37 @@ def overall_status(principal: Principal) -> dict:
         counts[entry["status"]] += 1
         enabled["true" if entry["enabled"] else "false"] += 1
     return {"task_summary": {"status": counts, "enabled": enabled}}
+
+
+def _generated(org: str, definition: dict) -> dict[str, str]:
+    """The task's root module with its condition's current data."""
+    spec = definition["condition"].get("consul-kv")
+    kv = None
+    if isinstance(spec, dict) and spec.get("use_as_module_input", True):
+        kv = {item.key: item.value for item in ConsulKVModel.query(
+            org, ConsulKVModel.key.startswith(spec.get("path", "")))
+            if consul.kv_matches(definition["condition"], item.key)}
+    return root_module(definition, _services_for(org, definition), kv)
+
+
+def record_kv(principal: Principal, entries: object, *, prefix: str | None) -> list[str]:
+    """A Consul key/keyprefix watch posted entries: keep them (a keyprefix snapshot replaces
+    the prefix's entries) and notify the consul-kv tasks whose path they touch."""
+    items = consul.validate_kv(entries)
+    org = organization(principal)
+    if prefix is not None:
+        for old in ConsulKVModel.query(org, ConsulKVModel.key.startswith(prefix)):
+            old.delete()
+    for entry in items:
+        ConsulKVModel(org=org, key=entry["Key"], value=consul.decode_value(entry),
+                      updated_at=now_iso()).save()
+    touched = [e["Key"] for e in items] or ([prefix] if prefix else [])
+    notified = []
+    for task in TaskModel.query(org):
+        definition = _definition(task)
+        if task.deleting or not definition.get("enabled", True):
+            continue
+        if any(consul.kv_matches(definition["condition"], key) for key in touched):
+            _changed(task, definition)
+            notified.append(task.name)
+    return notified

@@ -288,6 +288,15 @@ class ConsulServiceModel(Model):
     updated_at = UnicodeAttribute()
 
 
+class ConsulKVModel(Model):
+    """Consul KV entries (as a key/keyprefix watch posts them): Query org, begins_with path."""
+    Meta = _meta("consul-kv")
+    org = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)
+    value = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
 class TaskEventModel(Model):
     """One run of a CTS task. A task's events, newest first: Query task_key."""
     Meta = _meta("task-events")
@@ -303,7 +312,7 @@ class TaskEventModel(Model):
 
 ALL_MODELS = (OrganizationModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
               ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel, TaskModel, ConsulServiceModel,
-              TaskEventModel)
+              TaskEventModel, ConsulKVModel)
 
 
 def reset_connections() -> None:

@@ -223,3 +223,31 @@ def test_status_and_events_history(cts, worker, tmp_path):
     assert summary["status"] == {"successful": 0, "errored": 0, "critical": 1, "unknown": 1}
     assert summary["enabled"] == {"true": 2, "false": 0}
     assert cts.get("/v1/status/tasks/nope").status_code == 404
+
+
+def test_consul_kv_condition_runs_with_the_entries_as_module_input(cts, worker, tmp_path):
+    import base64
+
+    from conftest import poll
+    module = tmp_path / "kv"
+    module.mkdir()
+    (module / "main.tf").write_text(
+        'variable "services" { type = any }\nvariable "consul_kv" { type = map(string) }\n'
+        'resource "null_resource" "cfg" {\n  triggers = var.consul_kv\n}\n')
+    task = {"name": "cfg", "module": str(module), "buffer_period": {"enabled": False},
+            "condition": {"consul-kv": {"path": "app/config", "recurse": True}}}
+    assert cts.post("/v1/tasks", {"task": task}).status_code == 201
+    ws = cts.get("/api/v2/organizations/cts/workspaces/cfg").json["data"]["id"]
+    b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
+    resp = cts.post("/v1/watch/kv?prefix=app/config", [{"Key": "app/config/color", "Value": b64("blue")},
+                                                       {"Key": "app/config/size", "Value": b64("L")}])
+    assert resp.status_code == 200 and resp.json["tasks"] == ["cfg"]
+    assert cts.post("/v1/watch/kv", {"Key": "other/key", "Value": b64("x")}).json["tasks"] == []
+    runs = poll(lambda: cts.get(f"/api/v2/workspaces/{ws}/runs").json["data"],
+                lambda r: r and r[0]["attributes"]["status"] in ("applied", "errored"), timeout=60)
+    assert runs[0]["attributes"]["status"] == "applied"
+    sv = cts.get(f"/api/v2/workspaces/{ws}/current-state-version").json["data"]
+    state = cts.get(f"/api/v2/state-versions/{sv['id']}/download").json
+    assert state["resources"][0]["instances"][0]["attributes"]["triggers"] == {
+        "app/config/color": "blue", "app/config/size": "L"}
+    assert cts.post("/v1/watch/kv", [{"nokey": 1}]).status_code == 400
