@@ -6,17 +6,17 @@
 (c) peak memory (RSS) of a worker process tree during a run vs terraform alone."""
 from __future__ import annotations
 
-import io
 import os
 import statistics
 import subprocess
-import tarfile
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
+
+from chalicelib.domain.archives import pack_tgz
 
 from .stack import ADMIN, ItemCounter, measure_page, running_stack
 
@@ -27,17 +27,6 @@ REPEATS = 3
 
 def config(n: int) -> dict[str, str]:
     return {"main.tf": f'resource "null_resource" "r" {{\n  count = {n}\n}}\n'}
-
-
-def tgz(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 # -- memory sampling over a process tree -----------------------------------------------------------
@@ -110,7 +99,7 @@ def bare(files: dict[str, str], apply: bool) -> tuple[float, int]:
 
 def through_service(http: httpx.Client, ws: str, files: dict[str, str], apply: bool,
                     pool_pids) -> tuple[float, int]:
-    blob = tgz(files)
+    blob = pack_tgz(files)
     cv = http.post(f"/api/v2/workspaces/{ws}/configuration-versions",
                    json={"data": {"attributes": {"auto-queue-runs": True}}}).json()["data"]
     with PeakSampler(pool_pids) as sampler:

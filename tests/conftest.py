@@ -7,13 +7,11 @@
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -35,16 +33,9 @@ ADMIN_TOKEN = "test-admin-token.atlasv1.0123456789"
 
 
 def make_tgz(files: dict[str, str] | None = None) -> bytes:
+    from chalicelib.domain.archives import pack_tgz
     files = files if files is not None else {"main.tf": 'output "answer" { value = 42 }\n'}
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 1_700_000_000
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return pack_tgz(files, mtime=1_700_000_000)
 
 
 def poll(read, done, *, timeout: float = 30.0, interval: float = 0.1):

@@ -6,8 +6,10 @@ root, device files and FIFOs, and archives over the configured size or file coun
 """
 from __future__ import annotations
 
+import io
 import posixpath
 import tarfile
+import time
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -139,3 +141,15 @@ class _Prepend:
                 data += self._stream.read(size - len(data))
             return data
         return self._stream.read(size)
+
+
+def pack_tgz(files: dict[str, str], *, mtime: int | None = None) -> bytes:
+    """A .tar.gz of text files (generated configurations, benchmarks and tests)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mtime = len(data), int(time.time()) if mtime is None else mtime
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

@@ -2,15 +2,14 @@
 CTS organization (TERRALESS_CTS_ORGANIZATION), named after the task."""
 from __future__ import annotations
 
-import io
 import json
 import math
-import tarfile
 import time
 
 from ..aws import queues
 from ..config import settings
 from ..domain import consul
+from ..domain.archives import pack_tgz
 from ..domain import tasks as rules
 from ..domain.access import Principal
 from ..domain.clock import iso, now, now_iso
@@ -213,17 +212,6 @@ def root_module(definition: dict, services: dict | None = None,
     }
 
 
-def _archive(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(path)
-            info.size, info.mtime = len(data), int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def _wait(read, done, timeout: float):
     deadline = time.monotonic() + timeout
     while True:
@@ -249,7 +237,7 @@ def execute(principal: Principal, definition: dict, workspace_id: str, *, apply:
     from . import logs, runs
     cv, _ = cvs.create(principal, workspace_id, {"auto-queue-runs": False, "speculative": not apply})
     # with the condition's current data, as the task's next triggered run would see it
-    body = _archive(_generated(settings().cts_organization, definition))
+    body = pack_tgz(_generated(settings().cts_organization, definition))
     blobs.put(blobs.cv_key(cv.id), body, length=len(body))
     uploaded = _wait(lambda: cvs.get(principal, cv.id).status.value,
                      lambda s: s in ("uploaded", "errored"), INSPECT_TIMEOUT)
@@ -364,7 +352,7 @@ def trigger(task: TaskModel, definition: dict) -> None:
     from ..aws import blobs
     from . import configuration_versions as cvs
     cv, _ = cvs.create(identity.system_principal(), task.workspace_id, {"auto-queue-runs": True})
-    body = _archive(_generated(task.org, definition))
+    body = pack_tgz(_generated(task.org, definition))
     blobs.put(blobs.cv_key(cv.id), body, length=len(body))
 
 
