@@ -253,7 +253,7 @@ def dev_stack(tmp_path_factory):
                TERRALESS_HOME=str(home), TERRALESS_BOOTSTRAP_TOKEN=token,
                TERRALESS_LOG_LEVEL="WARNING", TERRALESS_TLS_PORT=str(_free_port()),
                # short enough that a killed worker is noticed quickly in the suite
-               TERRALESS_HEARTBEAT_SECONDS="4", TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS="1",
+               TERRALESS_HEARTBEAT_SECONDS="10", TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS="1",
                TERRALESS_CANCEL_GRACE_SECONDS="3")
     log = open(home / "dev.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "chalicelib.cli", "dev"], cwd=ROOT, env=env,

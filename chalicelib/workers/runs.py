@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -121,6 +122,11 @@ def run_task(run_id: str, phase: str, token: str) -> None:
     if run.status != queued:
         log.info("run %s is %s: %s task already handled", run_id, run.status.value, phase)
         return
+    with _Heartbeat(token) as beat:
+        _run_claimed(run_id, phase, token, beat)
+
+
+def _run_claimed(run_id: str, phase: str, token: str, beat: "_Heartbeat") -> None:
     def claim(r: Run):
         r.worker = worker_name()
         return (r.start_planning if phase == "plan" else r.start_applying)(now_iso())
@@ -132,7 +138,7 @@ def run_task(run_id: str, phase: str, token: str) -> None:
     phase_obj = run.plan if phase == "plan" else run.apply
     writer = logs.LogWriter(phase_obj.id)
     try:
-        (_plan if phase == "plan" else _apply)(run, workdir, writer, token)
+        (_plan if phase == "plan" else _apply)(run, workdir, writer, token, _Monitor(run.id, beat))
     except Exception as exc:  # noqa: BLE001 - any failure of the phase errors the run
         log.exception("%s of %s failed", phase, run_id)
         writer.write(f"\nError: {exc}\n")
@@ -147,23 +153,51 @@ def _runs_dir() -> str:
     return str(path)
 
 
-class _Monitor:
-    """Heartbeats the task token and watches the run for cancel / force-cancel."""
+class _Heartbeat:
+    """Heartbeats the task token from the moment the task is received until it is done, in a
+    thread, so no step of the phase (downloads, init, storing state) can outlast the state
+    machine's heartbeat. `lost` turns true when the state machine no longer knows the task."""
 
-    def __init__(self, run_id: str, token: str) -> None:
-        self.run_id, self.token = run_id, token
-        self.every = max(1.0, settings().heartbeat_seconds / 3)
-        self.last_beat = self.last_poll = 0.0
+    def __init__(self, token: str) -> None:
+        self.token, self.lost = token, False
+        self.every = max(1.0, settings().heartbeat_seconds / 4)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="heartbeat")
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                if not executions.heartbeat(self.token):
+                    self.lost = True
+                    return
+            except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
+                log.warning("heartbeat failed", exc_info=True)
+            if self._stop.wait(self.every):
+                return
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _Monitor:
+    """Watches the run for cancel / force-cancel, and the heartbeat for a lost task."""
+
+    def __init__(self, run_id: str, beat: _Heartbeat) -> None:
+        self.run_id, self.beat = run_id, beat
+        self.last_poll = 0.0
         self.cancel_at: float | None = None
         self.outcome: str | None = None   # canceled | force_canceled | lost
 
     def tick(self, proc: terraform.Process) -> None:
         now = time.monotonic()
-        if now - self.last_beat >= self.every:
-            self.last_beat = now
-            if not executions.heartbeat(self.token):
-                self.outcome = "lost"          # the state machine gave up on this task
-                proc.kill()
+        if self.beat.lost and self.outcome is None:
+            self.outcome = "lost"              # the state machine gave up on this task
+            proc.kill()
         if now - self.last_poll >= CANCEL_POLL_SECONDS:
             self.last_poll = now
             run = repo.find_run(self.run_id)
@@ -246,9 +280,8 @@ class _Steps:
         log.debug("%s steps: %s", self.run_id, " ".join(self.parts))
 
 
-def _plan(run: Run, workdir: Path, writer: logs.LogWriter, token: str) -> None:
+def _plan(run: Run, workdir: Path, writer: logs.LogWriter, token: str, monitor: _Monitor) -> None:
     steps = _Steps(run.id)
-    monitor = _Monitor(run.id, token)
     cwd = _prepare(run, workdir, writer)
     steps.mark("prepare")
     _init(cwd, writer, monitor)
@@ -312,8 +345,7 @@ def _store_plan_json(run_id: str, cwd: Path) -> None:
         log.warning("terraform show -json failed for %s: %s", run_id, shown.stderr[-500:])
 
 
-def _apply(run: Run, workdir: Path, writer: logs.LogWriter, token: str) -> None:
-    monitor = _Monitor(run.id, token)
+def _apply(run: Run, workdir: Path, writer: logs.LogWriter, token: str, monitor: _Monitor) -> None:
     cwd = _prepare(run, workdir, writer)
     (cwd / PLAN_FILE).write_bytes(blobs.read(plan_key(run.id)))
     _init(cwd, writer, monitor)
