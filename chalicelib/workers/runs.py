@@ -400,39 +400,37 @@ def _ended_by_monitor(run_id: str, monitor: _Monitor, writer: logs.LogWriter, ph
     writer.write({"canceled": "\nThe run was canceled.\n",
                   "force_canceled": "\nThe run was force-canceled.\n",
                   "lost": "\nThe run's task was abandoned by the state machine.\n"}[monitor.outcome])
-    writer.archive()
     if monitor.outcome == "canceled":
-        def cancel(r: Run):
-            _mark_archived(r, phase_id)
-            r.state_version_id = sv_id or r.state_version_id
-            return r.mark_canceled(now_iso())
-        try:
-            done, _ = runs.mutate(run_id, cancel)
-            runs.finished(done)
-        except Conflict:
-            pass
+        _close_phase(run_id, phase_id, writer, sv_id, lambda r: r.mark_canceled(now_iso()))
+    else:
+        writer.archive()    # force-cancel and lost tasks were recorded by whoever ended them
     executions.succeed(token, {"outcome": "canceled"})
     return True
 
 
-def _mark_archived(run: Run, phase_id: str) -> None:
-    (run.plan if run.plan.id == phase_id else run.apply).log_archived = True
+def _close_phase(run_id: str, phase_id: str, writer: logs.LogWriter, sv_id: str | None,
+                 move) -> None:
+    """End a phase that did not succeed: the log to S3, then the run's final move (keeping any
+    state version the phase produced) and the workspace handed on. A run that reached a final
+    status meanwhile is left as it is."""
+    writer.archive()
+
+    def close(r: Run):
+        (r.plan if r.plan.id == phase_id else r.apply).log_archived = True
+        r.state_version_id = sv_id or r.state_version_id
+        return move(r)
+    try:
+        done, _ = runs.mutate(run_id, close)
+    except Conflict:
+        return
+    runs.finished(done)
 
 
 def _end_errored(run_id: str, reason: str, writer: logs.LogWriter, phase_id: str, token: str,
                  sv_id: str | None = None) -> None:
     detail = _error_summary(writer.text())
-    writer.archive()
-
-    def fail(r: Run):
-        _mark_archived(r, phase_id)
-        r.state_version_id = sv_id or r.state_version_id
-        return r.fail(now_iso(), f"{reason}: {detail}" if detail else reason)
-    try:
-        done, _ = runs.mutate(run_id, fail)
-        runs.finished(done)
-    except Conflict:
-        pass
+    _close_phase(run_id, phase_id, writer, sv_id,
+                 lambda r: r.fail(now_iso(), f"{reason}: {detail}" if detail else reason))
     executions.succeed(token, {"outcome": "errored"})
 
 
