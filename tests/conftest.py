@@ -216,7 +216,12 @@ def upload(api, drain):
                                      headers={"Content-Type": "application/octet-stream"})
         assert put.status_code == 200, put.body
         drain()
-        return created.json["data"]["id"]
+        # the background `worker` thread may hold the S3 event instead of drain(): wait for
+        # the upload to be processed either way
+        cv_id = created.json["data"]["id"]
+        poll(lambda: api.get(f"/api/v2/configuration-versions/{cv_id}").json["data"]["attributes"]["status"],
+             lambda status: status != "pending", timeout=30)
+        return cv_id
     return run
 
 
