@@ -1,13 +1,14 @@
 """Terraless: wires the blueprints and event handlers. Nothing else lives here."""
 from chalice import Chalice, Rate
 
-from chalicelib.api import (configuration_versions, discovery, organizations, runs,
+from chalicelib.api import (configuration_versions, discovery, jobs, organizations, runs,
                             state_versions, tasks, users, workspaces)
 from chalicelib.api.routing import jsonapi_errors
 from chalicelib.config import settings
 from chalicelib.services import configuration_versions as cv_service
 from chalicelib.services import tasks as task_service
 from chalicelib.workers import fetches, task_triggers, uploads
+from chalicelib.workers import jobs as job_workers
 from chalicelib.workers import runs as run_workers
 
 app = Chalice(app_name="terraless")
@@ -17,7 +18,7 @@ app.api.binary_types.extend(["application/x-www-form-urlencoded", "application/g
                              "application/x-gzip", "application/x-tar"])
 
 for blueprint in (discovery.bp, organizations.bp, users.bp, workspaces.bp,
-                  configuration_versions.bp, runs.bp, state_versions.bp, tasks.bp):
+                  configuration_versions.bp, runs.bp, state_versions.bp, tasks.bp, jobs.bp):
     app.register_blueprint(blueprint)
 app.register_middleware(jsonapi_errors, "http")
 
@@ -73,3 +74,19 @@ def fire_task_schedules(event):
 @app.on_sqs_message(queue=settings().queue("task-triggers"), batch_size=10)
 def on_task_trigger_check(event):
     return task_triggers.handle(event.to_dict(), event.context)
+
+
+# Terrakube job steps (terraform, scripts): long-running like plans and applies.
+@app.on_sqs_message(queue=settings().queue("job-steps"), batch_size=1)
+def on_job_step(event):
+    return job_workers.handle_steps(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings().queue("job-events"), batch_size=10)
+def on_job_event(event):
+    return job_workers.handle_events(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings().queue("job-steps-dlq"), batch_size=10)
+def on_job_step_dead_letter(event):
+    return job_workers.handle_dead_letters(event.to_dict(), event.context)

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_configuration_versions", "bench_runs", "bench_cli", "bench_tasks"]
+BENCHES = ["bench_configuration_versions", "bench_runs", "bench_cli", "bench_tasks", "bench_jobs"]
 
 
 def main(argv: list[str]) -> int:

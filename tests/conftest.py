@@ -7,12 +7,14 @@
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -314,3 +316,71 @@ def queue_depth(logical: str) -> int:
         "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
         "ApproximateNumberOfMessagesDelayed"])["Attributes"]
     return sum(int(value) for value in attrs.values())
+
+
+# -- one scenario, two engines -------------------------------------------------------------------
+
+class Runs:
+    """Run helpers bound to one workspace, over either engine: the app in-process under moto
+    (a background thread delivering SQS messages) or the shared dev stack over real sockets."""
+
+    def __init__(self, api, workspace: str, upload, org: str, public_url: str) -> None:
+        self.api, self.ws, self._upload, self.org, self.public_url = api, workspace, upload, org, public_url
+        self._counter = itertools.count()
+
+    def upload(self, files, **attrs):
+        return self._upload(self.ws, files, attrs=attrs or None)
+
+    def create(self, cv=None, expect=201, **attrs):
+        # identical bodies within the dedup window are one run (retry safety): vary them
+        attrs.setdefault("message", f"test run {next(self._counter)}")
+        rels = {"workspace": {"data": {"type": "workspaces", "id": self.ws}}}
+        if cv:
+            rels["configuration-version"] = {"data": {"type": "configuration-versions", "id": cv}}
+        resp = self.api.post("/api/v2/runs", {"data": {"type": "runs", "attributes": attrs,
+                                                       "relationships": rels}})
+        assert resp.status_code == expect, resp.body
+        return resp.json["data"]["id"] if expect == 201 else resp
+
+    def get(self, run_id):
+        return self.api.get(f"/api/v2/runs/{run_id}").json["data"]
+
+    def status(self, run_id):
+        return self.get(run_id)["attributes"]["status"]
+
+    def wait(self, run_id, *statuses, timeout=90):
+        return poll(lambda: self.status(run_id), lambda s: s in statuses, timeout=timeout,
+                    interval=0.1)
+
+    def action(self, run_id, name, body=None):
+        return self.api.post(f"/api/v2/runs/{run_id}/actions/{name}", body)
+
+    def log(self, url, **params):
+        query = "?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else ""
+        return self.api.as_token(None).get(url.replace(self.public_url, "") + query)
+
+
+def engine_in_process(request) -> "Runs":
+    request.getfixturevalue("worker")
+    return Runs(request.getfixturevalue("api"), request.getfixturevalue("workspace"),
+                request.getfixturevalue("upload"), request.getfixturevalue("org"),
+                "http://terraless.test")
+
+
+def engine_through_dev_stack(request, org: str = "runs-e2e") -> "Runs":
+    stack = request.getfixturevalue("dev_stack")
+    api = HttpApi(stack.url, stack.token)
+    if api.get(f"/api/v2/organizations/{org}").status_code == 404:
+        api.post("/api/v2/organizations", {"data": {"attributes": {"name": org, "email": "r@r.r"}}})
+    ws = api.post(f"/api/v2/organizations/{org}/workspaces", {"data": {"attributes": {
+        "name": f"w-{uuid.uuid4().hex[:12]}"}}}).json["data"]["id"]
+
+    def upload(workspace_id, files, attrs=None):
+        created = api.post(f"/api/v2/workspaces/{workspace_id}/configuration-versions",
+                           {"data": {"attributes": attrs or {"auto-queue-runs": False}}}).json["data"]
+        assert api.as_token(None).put(created["attributes"]["upload-url"].replace(stack.url, ""),
+                                      make_tgz(files)).status_code == 200
+        poll(lambda: api.get(f"/api/v2/configuration-versions/{created['id']}").json["data"]
+             ["attributes"]["status"], lambda s: s == "uploaded", timeout=30)
+        return created["id"]
+    return Runs(api, ws, upload, org, stack.url)

@@ -75,3 +75,56 @@ def fail(token: str, error: str, cause: str) -> bool:
 
 def heartbeat(token: str) -> bool:
     return _complete(client("stepfunctions").send_task_heartbeat, taskToken=token)
+
+
+# -- Terrakube job flows: state machines compiled at run time, one per distinct definition ----------
+
+_flow_arns: dict[tuple[int, str], str] = {}
+
+
+def _role_arn() -> str:
+    """Job flows assume the run state machine's role (infra/resources.yaml grants it the job
+    queues), so the deployment needs no second role wiring."""
+    return client("stepfunctions").describe_state_machine(stateMachineArn=_arn())["roleArn"]
+
+
+def ensure_flow(name: str, definition: dict) -> str:
+    """The state machine `name` (named after its definition's hash), created on first use."""
+    key = (id(client("stepfunctions")), name)
+    if key in _flow_arns:
+        return _flow_arns[key]
+    sfn = client("stepfunctions")
+    arn = _arn().rsplit(":", 1)[0] + f":{name}"
+    try:
+        sfn.describe_state_machine(stateMachineArn=arn)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "StateMachineDoesNotExist":
+            raise
+        try:
+            arn = sfn.create_state_machine(name=name, definition=json.dumps(definition),
+                                           roleArn=_role_arn())["stateMachineArn"]
+        except ClientError as again:
+            if again.response["Error"]["Code"] != "StateMachineAlreadyExists":
+                raise
+    _flow_arns[key] = arn
+    return arn
+
+
+def start_flow(flow_arn: str, job_id: str, payload: dict) -> str:
+    """Idempotent: the execution is named after the job."""
+    sfn = client("stepfunctions")
+    try:
+        return sfn.start_execution(stateMachineArn=flow_arn, name=job_id,
+                                   input=json.dumps(payload))["executionArn"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ExecutionAlreadyExists":
+            return flow_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
+        raise
+
+
+def stop_flow(flow_arn: str, job_id: str, cause: str) -> None:
+    arn = flow_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
+    try:
+        client("stepfunctions").stop_execution(executionArn=arn, cause=cause[:256])
+    except ClientError as exc:
+        log.info("stop %s: %s", job_id, exc)

@@ -152,22 +152,22 @@ def _count_cv_use(cv_id: str, delta: int) -> None:
 # -- the workspace queue ---------------------------------------------------------------------------
 
 def schedule(workspace_id: str) -> None:
-    """Start the oldest pending lock-taking run if the workspace is free and not locked.
-    Safe to call from anywhere, any number of times: the claim is a conditional write."""
+    """Start the oldest waiting lock-taking run or Terrakube job if the workspace is free and
+    not locked (runs and jobs share the queue). Safe to call from anywhere, any number of
+    times: the claim is a conditional write."""
     for _ in range(20):
         try:
             ws = WorkspaceModel.get(workspace_id)
         except WorkspaceModel.DoesNotExist:
             return
         if ws.current_run_id:
-            holder = repo.find_run(ws.current_run_id)
-            if holder is not None and not holder.is_final:
+            if _holds_workspace(ws.current_run_id):
                 return
             _release(workspace_id, ws.current_run_id)   # a finished holder: free the slot
             continue
         if ws.locked:
             return
-        next_id = repo.oldest_pending_run_id(workspace_id)
+        next_id = _oldest_waiting(workspace_id)
         if next_id is None:
             return
         try:
@@ -176,14 +176,42 @@ def schedule(workspace_id: str) -> None:
                       & (WorkspaceModel.locked == False))  # noqa: E712
         except UpdateError:
             return      # someone else claimed it (or it was locked meanwhile)
-        run = repo.find_run(next_id)
-        if run is not None and run.status == RunStatus.PENDING:
-            try:
-                _start(run)
+        if next_id.startswith("job-"):
+            from . import jobs
+            if jobs.start(next_id):
                 return
-            except Conflict:
-                pass    # canceled or discarded between the query and the claim
+        else:
+            run = repo.find_run(next_id)
+            if run is not None and run.status == RunStatus.PENDING:
+                try:
+                    _start(run)
+                    return
+                except Conflict:
+                    pass    # canceled or discarded between the query and the claim
         _release(workspace_id, next_id)
+
+
+def _holds_workspace(holder_id: str) -> bool:
+    if holder_id.startswith("job-"):
+        job = repo.find_job(holder_id)
+        return job is not None and not job.is_final
+    holder = repo.find_run(holder_id)
+    return holder is not None and not holder.is_final
+
+
+def _oldest_waiting(workspace_id: str) -> str | None:
+    """The older of the oldest pending run and the oldest pending job (two Limit-1 Queries)."""
+    run_id = repo.oldest_pending_run_id(workspace_id)
+    job = repo.oldest_pending_job(workspace_id)
+    if job is None or run_id is None:
+        return run_id or (job.id if job else None)
+    run = repo.find_run(run_id)
+    return run_id if run is not None and run.created_at <= job.created_at else job.id
+
+
+def release_and_schedule(workspace_id: str, holder_id: str) -> None:
+    _release(workspace_id, holder_id)
+    schedule(workspace_id)
 
 
 def _start(run: Run) -> None:

@@ -136,6 +136,8 @@ class WorkspaceModel(Model):
     current_cv_id = UnicodeAttribute(null=True)
     current_cv_seq = NumberAttribute(default=0)
     run_seq = NumberAttribute(default=0)
+    job_seq = NumberAttribute(default=0)
+    # The run or Terrakube job (job-...) holding the workspace: runs and jobs share one queue.
     current_run_id = UnicodeAttribute(null=True)
     latest_run_id = UnicodeAttribute(null=True)
     current_sv_id = UnicodeAttribute(null=True)
@@ -310,9 +312,70 @@ class TaskEventModel(Model):
     task = MapAttribute(default=dict)
 
 
+class JobsByWorkspace(GlobalSecondaryIndex):
+    Meta = _index_meta("by_workspace_seq")
+    workspace_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+
+
+class PendingJobsByWorkspace(GlobalSecondaryIndex):
+    Meta = type("Meta", (), {"index_name": "pending_by_workspace", "projection": KeysOnlyProjection()})
+    queue_ws = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+
+
+class JobModel(Model):
+    """A Terrakube job: GetItem by id; page N of a workspace's jobs: Query by_workspace_seq;
+    the oldest waiting job: pending_by_workspace, Limit 1."""
+    Meta = _meta("jobs")
+    id = UnicodeAttribute(hash_key=True)
+    workspace_id = UnicodeAttribute()
+    org = UnicodeAttribute()
+    cv_id = UnicodeAttribute()
+    seq = NumberAttribute()
+    queue_ws = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    steps_json = UnicodeAttribute()
+    tcl = UnicodeAttribute(null=True)
+    template_reference = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    cancel_requested_at = UnicodeAttribute(null=True)
+    approval_token = UnicodeAttribute(null=True)
+    approval_step = NumberAttribute(null=True)
+    has_changes = BooleanAttribute(default=False)
+    comments = UnicodeAttribute(null=True)
+    via = UnicodeAttribute(default="api")
+    delete_requested = BooleanAttribute(default=False)
+    version = VersionAttribute()
+    by_workspace = JobsByWorkspace()
+    pending = PendingJobsByWorkspace()
+
+
+class TemplatesByOrgName(GlobalSecondaryIndex):
+    Meta = _index_meta("by_org_name")
+    org = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(range_key=True)
+
+
+class TemplateModel(Model):
+    """A Terrakube template (TCL, base64): GetItem by id; an organization's: Query by_org_name."""
+    Meta = _meta("templates")
+    id = UnicodeAttribute(hash_key=True)
+    org = UnicodeAttribute()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    version = UnicodeAttribute(null=True)
+    tcl = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    by_org_name = TemplatesByOrgName()
+
+
 ALL_MODELS = (OrganizationModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
               ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel, TaskModel, ConsulServiceModel,
-              TaskEventModel, ConsulKVModel)
+              TaskEventModel, ConsulKVModel, JobModel, TemplateModel)
 
 
 def reset_connections() -> None:

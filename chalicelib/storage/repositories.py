@@ -254,3 +254,91 @@ def oldest_pending_run_id(workspace_id: str) -> str | None:
     for item in RunModel.pending.query(workspace_id, limit=1, scan_index_forward=True):
         return item.id
     return None
+
+
+# -- Terrakube jobs ------------------------------------------------------------------------------
+
+import json  # noqa: E402
+
+from ..domain.jobs import Job, JobStatus, Step  # noqa: E402
+from .models import JobModel  # noqa: E402
+
+
+def _job_from(item: JobModel) -> Job:
+    return Job(id=item.id, workspace_id=item.workspace_id, org=item.org, cv_id=item.cv_id,
+               seq=int(item.seq), created_at=item.created_at,
+               steps=[Step.from_dict(s) for s in json.loads(item.steps_json)],
+               status=JobStatus(item.status), tcl=item.tcl,
+               template_reference=item.template_reference, created_by=item.created_by,
+               updated_at=item.updated_at, cancel_requested_at=item.cancel_requested_at,
+               approval_token=item.approval_token,
+               approval_step=int(item.approval_step) if item.approval_step is not None else None,
+               has_changes=bool(item.has_changes), comments=item.comments, via=item.via,
+               delete_requested=bool(item.delete_requested), version=item.version)
+
+
+def _job_item(job: Job) -> JobModel:
+    item = JobModel(
+        id=job.id, workspace_id=job.workspace_id, org=job.org, cv_id=job.cv_id, seq=job.seq,
+        queue_ws=job.workspace_id if job.status == JobStatus.PENDING else None,
+        status=job.status.value, steps_json=json.dumps([s.to_dict() for s in job.steps]),
+        tcl=job.tcl, template_reference=job.template_reference, created_at=job.created_at,
+        created_by=job.created_by, updated_at=job.updated_at,
+        cancel_requested_at=job.cancel_requested_at, approval_token=job.approval_token,
+        approval_step=job.approval_step, has_changes=job.has_changes, comments=job.comments,
+        via=job.via, delete_requested=job.delete_requested)
+    if job.version is not None:
+        item.version = job.version
+    return item
+
+
+def find_job(job_id: str) -> Job | None:
+    try:
+        return _job_from(JobModel.get(job_id))
+    except DoesNotExist:
+        return None
+
+
+def insert_job(workspace: WorkspaceModel, build) -> Job:
+    job, item = insert_in_sequence(workspace, WorkspaceModel.job_seq, build, _job_item,
+                                   extra_actions=lambda j: ())
+    job.version = item.version
+    return job
+
+
+class StaleJob(Conflict):
+    """The job changed since it was read: reload and decide again."""
+
+
+def save_job(job: Job) -> None:
+    """Conditional on the version read: nobody changed the job since (a worker finishing a
+    step cannot overwrite a cancel or a rejection)."""
+    item = _job_item(job)
+    try:
+        item.save()
+    except PutError as exc:
+        if exc.cause_response_code in _CONDITION_FAILED:
+            raise StaleJob(f"job {job.id} changed concurrently; retry") from exc
+        raise
+    job.version = item.version
+
+
+def delete_job(job: Job) -> None:
+    with conditional(f"job {job.id} changed concurrently"):
+        _job_item(job).delete()     # pynamodb adds `version = <read>` to the condition
+
+
+def job_page(workspace_id: str, total: int, page: int, size: int) -> list[Job]:
+    """Jobs keep their dense seq after a delete: a page may hold fewer than `size`."""
+    high = total - (page - 1) * size
+    low = max(1, high - size + 1)
+    if high < 1:
+        return []
+    return [_job_from(i) for i in JobModel.by_workspace.query(
+        workspace_id, JobModel.seq.between(low, high), scan_index_forward=False)]
+
+
+def oldest_pending_job(workspace_id: str) -> Job | None:
+    for item in JobModel.pending.query(workspace_id, limit=1, scan_index_forward=True):
+        return find_job(item.id)
+    return None

@@ -184,11 +184,23 @@ class _Heartbeat:
         self._thread.join(timeout=5)
 
 
-class _Monitor:
-    """Watches the run for cancel / force-cancel, and the heartbeat for a lost task."""
+def run_probe(run_id: str):
+    """What a run's monitor asks: has the run been force-canceled or asked to cancel?"""
+    def probe() -> str | None:
+        run = repo.find_run(run_id)
+        if run is None or run.status == RunStatus.FORCE_CANCELED:
+            return "force_canceled"
+        return "canceled" if run.cancel_requested_at else None
+    return probe
 
-    def __init__(self, run_id: str, beat: _Heartbeat) -> None:
+
+class _Monitor:
+    """Watches the run (or job) for cancel / force-cancel through `probe`, and the heartbeat
+    for a lost task."""
+
+    def __init__(self, run_id: str, beat: _Heartbeat, probe=None) -> None:
         self.run_id, self.beat = run_id, beat
+        self.probe = probe or run_probe(run_id)
         self.last_poll = 0.0
         self.cancel_at: float | None = None
         self.outcome: str | None = None   # canceled | force_canceled | lost
@@ -200,11 +212,11 @@ class _Monitor:
             proc.kill()
         if now - self.last_poll >= CANCEL_POLL_SECONDS:
             self.last_poll = now
-            run = repo.find_run(self.run_id)
-            if run is None or run.status == RunStatus.FORCE_CANCELED:
+            seen = self.probe()
+            if seen == "force_canceled":
                 self.outcome = "force_canceled"
                 proc.kill()
-            elif run.cancel_requested_at and self.cancel_at is None:
+            elif seen == "canceled" and self.cancel_at is None:
                 self.outcome, self.cancel_at = "canceled", now
                 proc.interrupt()
             elif self.cancel_at is not None and proc.interrupted < 2 and \
@@ -212,8 +224,9 @@ class _Monitor:
                 proc.interrupt()               # second Ctrl-C: terraform exits at once
 
 
-def _terraform(args: list[str], cwd: Path, writer: logs.LogWriter, monitor: _Monitor) -> int:
-    proc = terraform.Process(args, cwd, writer.write)
+def _terraform(args: list[str], cwd: Path, writer: logs.LogWriter, monitor: _Monitor,
+               **process_options) -> int:
+    proc = terraform.Process(args, cwd, writer.write, **process_options)
     while True:
         code = proc.wait(0.1)
         writer.flush()
@@ -223,10 +236,17 @@ def _terraform(args: list[str], cwd: Path, writer: logs.LogWriter, monitor: _Mon
 
 
 def _prepare(run: Run, workdir: Path, writer: logs.LogWriter) -> Path:
-    cv = repo.load_cv(run.cv_id)
+    return prepare_workdir(run.cv_id, run.workspace_id, run.options.variables, workdir, writer)
+
+
+def prepare_workdir(cv_id: str, workspace_id: str, variables: list, workdir: Path,
+                    writer: logs.LogWriter) -> Path:
+    """The configuration version unpacked, local state from the workspace's current state
+    version, the run's variables: the directory terraform runs in."""
+    cv = repo.load_cv(cv_id)
     with tarfile.open(fileobj=configuration_versions.read_archive(cv), mode="r|gz") as tar:
         tar.extractall(workdir / "config", filter="data")
-    ws = WorkspaceModel.get(run.workspace_id)
+    ws = WorkspaceModel.get(workspace_id)
     cwd = (workdir / "config" / (ws.working_directory or "")).resolve()
     if not str(cwd).startswith(str((workdir / "config").resolve())) or not cwd.is_dir():
         raise RuntimeError(f"working directory {ws.working_directory!r} is not in the configuration")
@@ -236,9 +256,8 @@ def _prepare(run: Run, workdir: Path, writer: logs.LogWriter) -> Path:
     state = state_versions.current_state_bytes(ws)
     if state:
         (cwd / "terraform.tfstate").write_bytes(state)
-    if run.options.variables:
-        (cwd / TFVARS_FILE).write_text("".join(f"{v['key']} = {v['value']}\n"
-                                               for v in run.options.variables))
+    if variables:
+        (cwd / TFVARS_FILE).write_text("".join(f"{v['key']} = {v['value']}\n" for v in variables))
     writer.write(f"Terraform v{terraform.binary_version()}\non linux_amd64\n"
                  "Initializing Terraform configuration...\n")
     return cwd

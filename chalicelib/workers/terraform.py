@@ -113,11 +113,23 @@ def _child_setup() -> None:
         pass
 
 
-class Process:
-    """terraform with merged stdout/stderr delivered to `on_line` as it is printed."""
+def script_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A Terrakube step script's environment: terraform's scrubbed one, with the terraform
+    binary on PATH (scripts call `terraform ...`) and the step's inputsEnv."""
+    env = base_env(workdir)
+    env["PATH"] = f"{Path(binary()).parent}:{env['PATH']}"
+    env.update(extra or {})
+    return env
 
-    def __init__(self, args: list[str], workdir: Path, on_line) -> None:
-        self.proc = subprocess.Popen([binary(), *args], cwd=workdir, env=base_env(workdir),
+
+class Process:
+    """terraform (or `program`) with merged stdout/stderr delivered to `on_line` as it is
+    printed, in its own process group."""
+
+    def __init__(self, args: list[str], workdir: Path, on_line, *, program: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen([program or binary(), *args], cwd=workdir,
+                                     env=env if env is not None else base_env(workdir),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, preexec_fn=_child_setup)
         self._reader = threading.Thread(target=self._pump, args=(on_line,), daemon=True)

@@ -10,90 +10,22 @@ import uuid
 import pytest
 import requests
 
-from conftest import make_tgz, poll, queue_depth, slow_plan_tf
+from conftest import Runs, engine_in_process, engine_through_dev_stack, make_tgz, poll, queue_depth, slow_plan_tf
 
 NULL_TF = 'resource "null_resource" "one" {}\n'
 CHANGING_TF = NULL_TF + 'output "stamp" { value = timestamp() }\n'
 
 
-class Runs:
-    """Run helpers bound to one workspace, over either engine: the app in-process under moto
-    (a background thread delivering SQS messages) or the shared dev stack over real sockets."""
-
-    def __init__(self, api, workspace: str, upload, org: str, public_url: str) -> None:
-        self.api, self.ws, self._upload, self.org, self.public_url = api, workspace, upload, org, public_url
-        self._counter = itertools.count()
-
-    def upload(self, files, **attrs):
-        return self._upload(self.ws, files, attrs=attrs or None)
-
-    def create(self, cv=None, expect=201, **attrs):
-        # identical bodies within the dedup window are one run (retry safety): vary them
-        attrs.setdefault("message", f"test run {next(self._counter)}")
-        rels = {"workspace": {"data": {"type": "workspaces", "id": self.ws}}}
-        if cv:
-            rels["configuration-version"] = {"data": {"type": "configuration-versions", "id": cv}}
-        resp = self.api.post("/api/v2/runs", {"data": {"type": "runs", "attributes": attrs,
-                                                       "relationships": rels}})
-        assert resp.status_code == expect, resp.body
-        return resp.json["data"]["id"] if expect == 201 else resp
-
-    def get(self, run_id):
-        return self.api.get(f"/api/v2/runs/{run_id}").json["data"]
-
-    def status(self, run_id):
-        return self.get(run_id)["attributes"]["status"]
-
-    def wait(self, run_id, *statuses, timeout=90):
-        return poll(lambda: self.status(run_id), lambda s: s in statuses, timeout=timeout,
-                    interval=0.1)
-
-    def action(self, run_id, name, body=None):
-        return self.api.post(f"/api/v2/runs/{run_id}/actions/{name}", body)
-
-    def log(self, url, **params):
-        query = "?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else ""
-        return self.api.as_token(None).get(url.replace(self.public_url, "") + query)
-
-
-def _in_process(request) -> Runs:
-    request.getfixturevalue("worker")
-    return Runs(request.getfixturevalue("api"), request.getfixturevalue("workspace"),
-                request.getfixturevalue("upload"), request.getfixturevalue("org"),
-                "http://terraless.test")
-
-
-def _through_dev_stack(request) -> Runs:
-    from conftest import HttpApi
-    stack = request.getfixturevalue("dev_stack")
-    api = HttpApi(stack.url, stack.token)
-    org = "runs-e2e"
-    if api.get(f"/api/v2/organizations/{org}").status_code == 404:
-        api.post("/api/v2/organizations", {"data": {"attributes": {"name": org, "email": "r@r.r"}}})
-    ws = api.post(f"/api/v2/organizations/{org}/workspaces", {"data": {"attributes": {
-        "name": f"w-{uuid.uuid4().hex[:12]}"}}}).json["data"]["id"]
-
-    def upload(workspace_id, files, attrs=None):
-        created = api.post(f"/api/v2/workspaces/{workspace_id}/configuration-versions",
-                           {"data": {"attributes": attrs or {"auto-queue-runs": False}}}).json["data"]
-        assert api.as_token(None).put(created["attributes"]["upload-url"].replace(stack.url, ""),
-                                      make_tgz(files)).status_code == 200
-        poll(lambda: api.get(f"/api/v2/configuration-versions/{created['id']}").json["data"]
-             ["attributes"]["status"], lambda s: s == "uploaded", timeout=30)
-        return created["id"]
-    return Runs(api, ws, upload, org, stack.url)
-
-
 @pytest.fixture(params=["in-process", pytest.param("dev-stack", marks=pytest.mark.e2e)])
 def runs(request) -> Runs:
     """The same scenario against both engines."""
-    return _in_process(request) if request.param == "in-process" else _through_dev_stack(request)
+    return engine_in_process(request) if request.param == "in-process" else engine_through_dev_stack(request)
 
 
 @pytest.fixture
 def local_runs(request) -> Runs:
     """Scenarios that change the engine's settings or reach into its queues: in-process only."""
-    return _in_process(request)
+    return engine_in_process(request)
 
 
 def test_plan_confirm_apply_and_the_next_run_plans_against_the_new_state(runs):

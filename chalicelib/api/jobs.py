@@ -1,0 +1,139 @@
+"""Terrakube's Jobs and Templates APIs (JSON:API as Terrakube's Elide serves it).
+
+Relationship objects carry `data` (JSON:API, what terrakube-go and Elide clients read) and
+also `id`/`type` at their top level, as Terrakube's API reference shows them."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from ..domain.errors import Unprocessable
+from ..services import identity, jobs, workspaces
+from . import jsonapi
+from .routing import route
+
+bp = Blueprint(__name__)
+
+
+def _rel(type_: str, id_: str) -> dict:
+    return {"data": {"type": type_, "id": id_}, "type": type_, "id": id_}
+
+
+def _step_doc(step) -> dict:
+    return {"type": "step", "id": step.id, "attributes": {
+        "stepNumber": step.number, "name": step.name, "type": step.type,
+        "status": step.status.value, "output": jobs.step_output(step),
+        "ignoreError": step.ignore_error, "team": step.team,
+        "startedDate": step.started_at, "finishedDate": step.finished_at, "error": step.error}}
+
+
+def _job_doc(job) -> dict:
+    steps = [_step_doc(s) for s in job.steps]
+    return {"type": "job", "id": job.id, "attributes": {
+        "status": job.status.value, "command": job.command, "output": jobs.job_output(job),
+        "tcl": job.tcl, "templateReference": job.template_reference, "comments": job.comments,
+        "planChanges": job.has_changes, "via": job.via, "createdBy": job.created_by,
+        "createdDate": job.created_at, "updatedDate": job.updated_at,
+        "approvalTeam": next((s.team for s in job.steps if s.type == "approval" and s.team), None),
+        "steps": [{"id": s["id"], **s["attributes"]} for s in steps]},
+        "relationships": {"organization": _rel("organization", job.org),
+                          "workspace": _rel("workspace", job.workspace_id),
+                          "step": {"data": [{"type": "step", "id": s.id} for s in job.steps]}}}
+
+
+def _included(job) -> list:
+    ws = workspaces.get(identity.system_principal(), job.workspace_id)
+    return [{"type": "organization", "id": job.org, "attributes": {"name": job.org}},
+            {"type": "workspace", "id": ws.id, "attributes": {
+                "name": ws.name, "locked": bool(ws.locked), "executionMode": ws.execution_mode,
+                "terraformVersion": ws.terraform_version}},
+            *[_step_doc(s) for s in job.steps]]
+
+
+def _template_doc(t) -> dict:
+    return {"type": "template", "id": t.id, "attributes": {
+        "name": t.name, "description": t.description, "version": t.version, "tcl": t.tcl,
+        "createdDate": t.created_at, "updatedDate": t.updated_at},
+        "relationships": {"organization": _rel("organization", t.org)}}
+
+
+def _data(call) -> dict:
+    """`data` of the body; Terrakube PATCH bodies carry type and id, which must match."""
+    body = jsonapi.body_json(call.request)
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise Unprocessable("the body needs a 'data' object", pointer="/data")
+    return data
+
+
+# -- jobs -------------------------------------------------------------------------------------------
+
+@route(bp, "/api/v1/workspace/{workspace_id}/job", ("POST",))
+def create_job(call, workspace_id):
+    attrs = jsonapi.data_attributes(call.request)
+    job = jobs.create(call.principal, workspace_id, attrs,
+                      jsonapi.relationship_id(call.request, "workspace"))
+    return jsonapi.document(_job_doc(job), status=201, included=_included(job))
+
+
+@route(bp, "/api/v1/workspace/{workspace_id}/job")
+def list_jobs(call, workspace_id):
+    page, size = jsonapi.page_params(call.request)
+    items, total = jobs.list_page(call.principal, workspace_id, page, size)
+    return jsonapi.document([_job_doc(j) for j in items], meta=jsonapi.pagination(page, size, total))
+
+
+@route(bp, "/api/v1/workspace/{workspace_id}/job/{job_id}")
+def show_job(call, workspace_id, job_id):
+    job = jobs.get(call.principal, workspace_id, job_id)
+    return jsonapi.document(_job_doc(job), included=_included(job))
+
+
+@route(bp, "/api/v1/workspace/{workspace_id}/job/{job_id}/step")
+def list_job_steps(call, workspace_id, job_id):
+    job = jobs.get(call.principal, workspace_id, job_id)
+    return jsonapi.document([_step_doc(s) for s in job.steps])
+
+
+@route(bp, "/api/v1/workspace/{workspace_id}/job/{job_id}", ("PATCH",))
+def update_job(call, workspace_id, job_id):
+    data = _data(call)
+    if data.get("id") not in (None, job_id):
+        raise Unprocessable("data.id must be the job of the path", pointer="/data/id")
+    job = jobs.update(call.principal, workspace_id, job_id, jsonapi.data_attributes(call.request))
+    return jsonapi.document(_job_doc(job), included=_included(job))
+
+
+@route(bp, "/api/v1/workspace/{workspace_id}/job/{job_id}", ("DELETE",))
+def delete_job(call, workspace_id, job_id):
+    jobs.delete(call.principal, workspace_id, job_id)
+    return jsonapi.no_content()
+
+
+# -- templates --------------------------------------------------------------------------------------
+
+@route(bp, "/api/v1/organization/{org}/template", ("POST",))
+def create_template(call, org):
+    t = jobs.create_template(call.principal, org, jsonapi.data_attributes(call.request))
+    return jsonapi.document(_template_doc(t), status=201)
+
+
+@route(bp, "/api/v1/organization/{org}/template")
+def list_templates(call, org):
+    return jsonapi.document([_template_doc(t) for t in jobs.list_templates(call.principal, org)])
+
+
+@route(bp, "/api/v1/organization/{org}/template/{template_id}")
+def show_template(call, org, template_id):
+    return jsonapi.document(_template_doc(jobs.get_template(call.principal, org, template_id)))
+
+
+@route(bp, "/api/v1/organization/{org}/template/{template_id}", ("PATCH",))
+def update_template(call, org, template_id):
+    t = jobs.update_template(call.principal, org, template_id, jsonapi.data_attributes(call.request))
+    return jsonapi.document(_template_doc(t))
+
+
+@route(bp, "/api/v1/organization/{org}/template/{template_id}", ("DELETE",))
+def delete_template(call, org, template_id):
+    jobs.delete_template(call.principal, org, template_id)
+    return jsonapi.no_content()

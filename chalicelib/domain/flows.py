@@ -1,0 +1,83 @@
+"""Compiling a Terrakube flow into an Amazon States Language definition: one Task state per
+flow step, in `step` order, each followed by a Choice that encodes what Terrakube does next.
+
+- worker steps (terraform, customScripts, disableWorkspace) go to the job-steps queue with a
+  task token and a heartbeat; the worker answers {"outcome": "done" | "noChanges" | "failed"
+  | "stop"};
+- an approval goes to the job-events queue; the API completes its token on PATCH;
+- a plan without changes ends the flow `noChanges`; a failed step ends it `failed` unless the
+  step has `ignoreError` (then the flow moves on); "stop" means the job already ended
+  (cancelled, rejected) and the execution just finishes;
+- a lost worker (heartbeat timeout) or any other task failure is caught and reported.
+
+Statuses are written by the Python domain (chalicelib/domain/jobs.py), never by the definition.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from .jobs import PLAN_STEPS, FlowStep
+
+
+def state_name(index: int, step: FlowStep) -> str:
+    return f"Step{index:03d}_{step.type}"
+
+
+def _ended(event: str, steps_queue: str, events_queue: str, outcome: str) -> dict:
+    return {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+            "Parameters": {"QueueUrl": events_queue, "MessageBody": {
+                "job_id.$": "$.job_id", "event": event, "outcome": outcome}},
+            "ResultPath": None, "Next": "Done"}
+
+
+def compile_flow(steps: list[FlowStep], *, steps_queue: str, events_queue: str) -> dict:
+    states: dict[str, dict] = {}
+    names = [state_name(i, s) for i, s in enumerate(steps)]
+    for i, step in enumerate(steps):
+        following = names[i + 1] if i + 1 < len(steps) else "Completed"
+        check = f"{names[i]}_next"
+        if step.type == "approval":
+            task = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Parameters": {"QueueUrl": events_queue, "MessageBody": {
+                        "job_id.$": "$.job_id", "event": "awaiting_approval", "step": i,
+                        "task_token.$": "$$.Task.Token"}},
+                    "TimeoutSecondsPath": "$.approval_timeout_seconds"}
+        else:
+            task = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Parameters": {"QueueUrl": steps_queue, "MessageBody": {
+                        "job_id.$": "$.job_id", "step": i, "task_token.$": "$$.Task.Token"}},
+                    "HeartbeatSecondsPath": "$.heartbeat_seconds",
+                    "TimeoutSecondsPath": "$.step_timeout_seconds"}
+        task.update({"Comment": f"step {step.number}: {step.name}", "ResultPath": "$.last",
+                     "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                                "Next": "ReportFailure"}],
+                     "Next": check})
+        states[names[i]] = task
+        choices = [{"Variable": "$.last.outcome", "StringEquals": "stop", "Next": "Done"}]
+        if step.type in PLAN_STEPS:
+            choices.append({"Variable": "$.last.outcome", "StringEquals": "noChanges",
+                            "Next": "NoChanges"})
+        if not step.ignore_error:
+            choices.append({"Variable": "$.last.outcome", "StringEquals": "failed",
+                            "Next": "StepFailed"})
+        states[check] = {"Type": "Choice", "Choices": choices, "Default": following}
+    states["Completed"] = _ended("flow_ended", steps_queue, events_queue, "completed")
+    states["NoChanges"] = _ended("flow_ended", steps_queue, events_queue, "noChanges")
+    states["StepFailed"] = _ended("flow_ended", steps_queue, events_queue, "failed")
+    states["ReportFailure"] = {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+        "Parameters": {"QueueUrl": events_queue, "MessageBody": {
+            "job_id.$": "$.job_id", "event": "flow_failed", "error.$": "$.error.Error",
+            "cause.$": "$.error.Cause"}},
+        "Next": "Failed"}
+    states["Failed"] = {"Type": "Fail", "Error": "JobFailed"}
+    states["Done"] = {"Type": "Succeed"}
+    return {"Comment": "Terraless job flow (compiled from TCL)", "StartAt": names[0],
+            "States": states}
+
+
+def definition_name(definition: dict, prefix: str) -> str:
+    """Flows with the same compiled definition share one state machine."""
+    digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:20]
+    return f"{prefix}-job-flow-{digest}"
