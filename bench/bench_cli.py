@@ -2,7 +2,6 @@
 worker and its log streams back) vs a local `terraform plan` of the same configuration."""
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import tempfile

@@ -6,7 +6,6 @@
 (c) peak memory (RSS) of a worker process tree during a run vs terraform alone."""
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import tempfile

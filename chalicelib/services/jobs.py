@@ -166,17 +166,9 @@ def create(principal: Principal, workspace_id: str, attrs: dict, related_workspa
 def mutate(job_id: str, change: Callable[[Job], object], *, attempts: int = 8):
     """Load, apply a domain change, save on the version read; a concurrent write means reload
     and decide again. Domain refusals (Conflict from the change itself) propagate."""
-    for _ in range(attempts):
-        job = repo.find_job(job_id)
-        if job is None:
-            raise NotFound(f"job {job_id} not found")
-        result = change(job)
-        try:
-            repo.save_job(job)
-            return job, result
-        except repo.StaleJob:
-            continue
-    raise Conflict(f"job {job_id} is changing too quickly; retry")
+    return repo.retry_change(f"job {job_id}", lambda: repo.find_job(job_id),
+                             lambda job, _: repo.save_job(job), repo.StaleJob, change,
+                             attempts=attempts)
 
 
 def start(job_id: str) -> bool:

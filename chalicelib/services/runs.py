@@ -239,19 +239,12 @@ def finished(run: Run) -> None:
 
 
 def mutate(run_id: str, change: Callable[[Run], object], *, attempts: int = 5):
-    """Load, apply a domain change, save; a concurrent write (StaleRun) means reload and
-    decide again. Domain refusals (Conflict from the change itself) propagate."""
-    for _ in range(attempts):
-        run = repo.find_run(run_id)
-        if run is None:
-            raise NotFound(f"run {run_id} not found")
-        result = change(run)
-        try:
-            repo.save_run(run, result if hasattr(result, "from_status") else None)
-            return run, result
-        except repo.StaleRun:
-            continue
-    raise Conflict(f"run {run_id} is changing too quickly; retry")
+    """Load, apply a domain change, save (conditional on status and version); a concurrent
+    write means reload and decide again."""
+    return repo.retry_change(
+        f"run {run_id}", lambda: repo.find_run(run_id),
+        lambda run, result: repo.save_run(run, result if hasattr(result, "from_status") else None),
+        repo.StaleRun, change, attempts=attempts)
 
 
 # -- actions -------------------------------------------------------------------------------------

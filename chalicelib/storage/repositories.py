@@ -80,6 +80,22 @@ def find_cv(cv_id: str) -> ConfigurationVersion | None:
         return None
 
 
+def retry_change(what: str, load, store, stale: type[Exception], change, *, attempts: int = 5):
+    """Load, apply a domain change, store conditionally; a concurrent write (`stale`) means
+    reload and decide again. Domain refusals (Conflict from the change itself) propagate."""
+    for _ in range(attempts):
+        entity = load()
+        if entity is None:
+            raise NotFound(f"{what} not found")
+        result = change(entity)
+        try:
+            store(entity, result)
+            return entity, result
+        except stale:
+            continue
+    raise Conflict(f"{what} is changing too quickly; retry")
+
+
 def insert_in_sequence(workspace: WorkspaceModel, counter, build, to_item, *, extra_actions=()):
     """Allocate the workspace's next dense number on `counter` (a WorkspaceModel attribute) and
     store `to_item(build(n))` in the same transaction, so page N of a list is one seq range.

@@ -13,8 +13,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType,
-                                                   process_partial_response)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pynamodb.exceptions import UpdateError
 
@@ -27,11 +25,11 @@ from ..services import jobs, logs, state_versions
 from ..storage import repositories as repo
 from ..storage.models import WorkspaceModel
 from . import terraform
+from .batch import sqs_handler
 from .runs import (PLAN_FILE, _error_summary, _Heartbeat, _init, _Monitor, _terraform,
                    prepare_workdir, worker_name)
 
 log = logging.getLogger(__name__)
-processor = BatchProcessor(event_type=EventType.SQS)
 BASH = "/bin/bash"
 
 
@@ -42,19 +40,7 @@ def plan_key(job_id: str) -> str:
 
 # -- entry points -------------------------------------------------------------------------------------
 
-def handle_steps(event: dict, context=None) -> dict:
-    return process_partial_response(event=event, record_handler=_step_record,
-                                    processor=processor, context=context)
 
-
-def handle_events(event: dict, context=None) -> dict:
-    return process_partial_response(event=event, record_handler=_event_record,
-                                    processor=processor, context=context)
-
-
-def handle_dead_letters(event: dict, context=None) -> dict:
-    return process_partial_response(event=event, record_handler=_dead_letter_record,
-                                    processor=processor, context=context)
 
 
 def _step_record(record: SQSRecord) -> None:
@@ -267,3 +253,8 @@ def _store_state(job: Job, cwd: Path, before: bytes | None) -> None:
         return
     ws = WorkspaceModel.get(job.workspace_id)
     state_versions.store(ws, after, run_id=None, created_by=job.created_by)
+
+
+handle_steps = sqs_handler(_step_record)
+handle_events = sqs_handler(_event_record)
+handle_dead_letters = sqs_handler(_dead_letter_record)

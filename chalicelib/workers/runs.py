@@ -20,8 +20,6 @@ import threading
 import time
 from pathlib import Path
 
-from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType,
-                                                   process_partial_response)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..aws import blobs, executions
@@ -33,9 +31,9 @@ from ..services import configuration_versions, logs, runs, state_versions
 from ..storage import repositories as repo
 from ..storage.models import WorkspaceModel
 from . import terraform
+from .batch import sqs_handler
 
 log = logging.getLogger(__name__)
-processor = BatchProcessor(event_type=EventType.SQS)
 
 PLAN_FILE = "plan.bin"
 OVERRIDE_FILE = "zzz_terraless_override.tf"
@@ -71,19 +69,7 @@ def warm() -> None:
 
 # -- entry points (one per queue; app.py wires them) -----------------------------------------------
 
-def handle_tasks(event: dict, context=None) -> dict:
-    return process_partial_response(event=event, record_handler=_task_record,
-                                    processor=processor, context=context)
 
-
-def handle_events(event: dict, context=None) -> dict:
-    return process_partial_response(event=event, record_handler=_event_record,
-                                    processor=processor, context=context)
-
-
-def handle_dead_letters(event: dict, context=None) -> dict:
-    return process_partial_response(event=event, record_handler=_dead_letter_record,
-                                    processor=processor, context=context)
 
 
 def _task_record(record: SQSRecord) -> None:
@@ -483,3 +469,8 @@ def parse_apply_counts(text: str) -> tuple[int, int, int]:
     if match:
         return 0, 0, int(match.group(1))
     return 0, 0, 0
+
+
+handle_tasks = sqs_handler(_task_record)
+handle_events = sqs_handler(_event_record)
+handle_dead_letters = sqs_handler(_dead_letter_record)

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import json
 
-from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType,
-                                                   process_partial_response)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..services import tasks
+from .batch import sqs_handler
 
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def handle_record(record: SQSRecord) -> None:
@@ -17,6 +15,4 @@ def handle_record(record: SQSRecord) -> None:
     tasks.check_buffer(message["org"], message["task"])
 
 
-def handle(event: dict, context=None) -> dict:
-    return process_partial_response(event=event, record_handler=handle_record,
-                                    processor=processor, context=context)
+handle = sqs_handler(handle_record)

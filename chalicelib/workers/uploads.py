@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType,
-                                                   process_partial_response)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..services import configuration_versions
+from .batch import sqs_handler
 
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def handle_record(record: SQSRecord) -> None:
@@ -27,6 +25,4 @@ def handle_record(record: SQSRecord) -> None:
                                                        obj.get("versionId"))
 
 
-def handle(event: dict, context=None) -> dict:
-    return process_partial_response(event=event, record_handler=handle_record,
-                                    processor=processor, context=context)
+handle = sqs_handler(handle_record)

@@ -1,12 +1,9 @@
 """The run engine through the dev stack: HashiCorp's Python SDK (the shared acceptance script),
 and a worker process killed in the middle of an apply."""
-import io
 import os
 import signal
 import subprocess
 import sys
-import tarfile
-from pathlib import Path
 
 import boto3
 import httpx

@@ -1,9 +1,6 @@
 """terrasnek (a community TFE SDK) through the same API-driven workflow: its discovery
 (relative tfe.v2 and modules.v1), its upload (bearer header, only HTTP 200 accepted), 202
 actions with empty bodies, the 302 download, and list_all walking total-pages."""
-import io
-import tarfile
-import time
 
 import httpx
 import pytest

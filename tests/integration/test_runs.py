@@ -3,14 +3,12 @@ under moto (the Step Functions definition of infra/ executed by moto's engine, S
 the dev stack's dispatcher in a thread), and end to end through the shared dev stack."""
 import base64
 import hashlib
-import itertools
 import json
-import uuid
 
 import pytest
 import requests
 
-from conftest import Runs, engine_in_process, engine_through_dev_stack, make_tgz, poll, queue_depth, slow_plan_tf
+from conftest import Runs, engine_in_process, engine_through_dev_stack, poll, queue_depth, slow_plan_tf
 
 NULL_TF = 'resource "null_resource" "one" {}\n'
 CHANGING_TF = NULL_TF + 'output "stamp" { value = timestamp() }\n'
