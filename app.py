@@ -6,6 +6,7 @@ from chalicelib.api import (configuration_versions, discovery, jobs, organizatio
 from chalicelib.api.routing import jsonapi_errors
 from chalicelib.config import settings
 from chalicelib.services import configuration_versions as cv_service
+from chalicelib.services import consul_poll
 from chalicelib.services import tasks as task_service
 from chalicelib.workers import fetches, task_triggers, uploads
 from chalicelib.workers import jobs as job_workers
@@ -69,6 +70,12 @@ def purge_backing_data(event):
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def fire_task_schedules(event):
     return {"fired": task_service.fire_due_schedules()}
+
+
+# Consul-Terraform-Sync conditions read from a Consul HTTP API when CONSUL_HTTP_ADDR is set.
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def poll_consul(event):
+    return consul_poll.poll_and_schedule_within_the_minute()
 
 
 @app.on_sqs_message(queue=settings().queue("task-triggers"), batch_size=10)

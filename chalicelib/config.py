@@ -33,6 +33,8 @@ class Settings:
     upload_mode: str
     backing_data_retention_days: int
     cts_organization: str
+    # Consul polling (CONSUL_HTTP_ADDR set): seconds between polls within the minute tick
+    consul_poll_seconds: int
     token_cache_seconds: float
     # run lifecycle
     heartbeat_seconds: int
@@ -75,6 +77,7 @@ def settings() -> Settings:
         upload_mode=os.environ.get("TERRALESS_UPLOAD_MODE", "archivist"),
         backing_data_retention_days=_int("TERRALESS_BACKING_DATA_RETENTION_DAYS", 30),
         cts_organization=os.environ.get("TERRALESS_CTS_ORGANIZATION", "cts"),
+        consul_poll_seconds=_int("TERRALESS_CONSUL_POLL_SECONDS", 10),
         token_cache_seconds=float(os.environ.get("TERRALESS_TOKEN_CACHE_SECONDS", "5")),
         heartbeat_seconds=_int("TERRALESS_HEARTBEAT_SECONDS", 30),
         phase_timeout_seconds=_int("TERRALESS_PHASE_TIMEOUT_SECONDS", 4 * 3600),

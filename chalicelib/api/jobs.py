@@ -79,7 +79,11 @@ def create_job(call, workspace_id):
 def list_jobs(call, workspace_id):
     page, size = jsonapi.page_params(call.request)
     items, total = jobs.list_page(call.principal, workspace_id, page, size)
-    return jsonapi.document([_job_doc(j) for j in items], meta=jsonapi.pagination(page, size, total))
+    meta = jsonapi.pagination(page, size, total)
+    # Elide's (Terrakube's) page meta next to TFE's pagination
+    meta["page"] = {"number": page, "limit": size, "totalRecords": total,
+                    "totalPages": meta["pagination"]["total-pages"]}
+    return jsonapi.document([_job_doc(j) for j in items], meta=meta)
 
 
 @route(bp, "/api/v1/workspace/{workspace_id}/job/{job_id}")

@@ -81,7 +81,9 @@ def workspace(ws) -> dict:
             "organization": _rel("organizations", ws.org),
             "current-configuration-version": _rel(
                 "configuration-versions", ws.current_cv_id),
-            "current-run": _rel("runs", ws.current_run_id or ws.latest_run_id),
+            # the workspace may be held by a Terrakube job (job-...): TFE clients see runs only
+            "current-run": _rel("runs", ws.current_run_id if (ws.current_run_id or "").startswith("run-")
+                                else ws.latest_run_id),
             "latest-run": _rel("runs", ws.latest_run_id),
             "current-state-version": _rel("state-versions", ws.current_sv_id,
                                           f"{V2}/workspaces/{ws.id}/current-state-version"),

@@ -291,19 +291,26 @@ def fire_due_schedules(at=None) -> list[str]:
 def record_service(principal: Principal, name: str, entries: object) -> list[str]:
     """A Consul watch posted the health entries of service `name`: keep them, and let every
     task watching the service know (buffered as its buffer_period says)."""
-    entries = consul.validate_entries(entries)
-    org = organization(principal)
+    return store_service(organization(principal), name, consul.validate_entries(entries))
+
+
+def store_service(org: str, name: str, entries: list[dict]) -> list[str]:
     ConsulServiceModel(org=org, name=name, entries_json=json.dumps(entries),
                        updated_at=now_iso()).save()
     notified = []
-    for task in TaskModel.query(org):
-        definition = _definition(task)
-        if task.deleting or not definition.get("enabled", True):
-            continue
+    for task, definition in active_tasks(org):
         if consul.watches(definition["condition"], name):
             _changed(task, definition)
             notified.append(task.name)
     return notified
+
+
+def active_tasks(org: str):
+    """The organization's enabled tasks not marked for deletion, with their definitions."""
+    for task in TaskModel.query(org):
+        definition = _definition(task)
+        if not task.deleting and definition.get("enabled", True):
+            yield task, definition
 
 
 def _changed(task: TaskModel, definition: dict) -> None:
@@ -429,20 +436,21 @@ def _generated(org: str, definition: dict) -> dict[str, str]:
 def record_kv(principal: Principal, entries: object, *, prefix: str | None) -> list[str]:
     """A Consul key/keyprefix watch posted entries: keep them (a keyprefix snapshot replaces
     the prefix's entries) and notify the consul-kv tasks whose path they touch."""
-    items = consul.validate_kv(entries)
-    org = organization(principal)
+    return store_kv(organization(principal), consul.validate_kv(entries), prefix=prefix)
+
+
+def store_kv(org: str, items: list[dict], *, prefix: str | None, deleted: tuple[str, ...] = ()) -> list[str]:
     if prefix is not None:
         for old in ConsulKVModel.query(org, ConsulKVModel.key.startswith(prefix)):
             old.delete()
+    for key in deleted:
+        ConsulKVModel(org=org, key=key).delete()
     for entry in items:
         ConsulKVModel(org=org, key=entry["Key"], value=consul.decode_value(entry),
                       updated_at=now_iso()).save()
-    touched = [e["Key"] for e in items] or ([prefix] if prefix else [])
+    touched = [e["Key"] for e in items] + list(deleted) or ([prefix] if prefix else [])
     notified = []
-    for task in TaskModel.query(org):
-        definition = _definition(task)
-        if task.deleting or not definition.get("enabled", True):
-            continue
+    for task, definition in active_tasks(org):
         if any(consul.kv_matches(definition["condition"], key) for key in touched):
             _changed(task, definition)
             notified.append(task.name)

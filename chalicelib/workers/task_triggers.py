@@ -1,17 +1,20 @@
-"""Delayed buffer-period re-checks of Consul-Terraform-Sync tasks."""
+"""Delayed buffer-period re-checks of Consul-Terraform-Sync tasks, and the Consul polls within
+the minute (CONSUL_HTTP_ADDR)."""
 from __future__ import annotations
 
 import json
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from ..services import tasks
+from ..services import consul_poll, tasks
 from .batch import sqs_handler
-
 
 
 def handle_record(record: SQSRecord) -> None:
     message = json.loads(record.body)
+    if message.get("consul_poll"):
+        consul_poll.poll()
+        return
     tasks.check_buffer(message["org"], message["task"])
 
 

@@ -52,7 +52,9 @@ def test_task_lifecycle_through_the_dev_stack(cts, module, slow_state_url, tmp_p
                 in ("applied", "errored"), timeout=60)
     assert runs[0]["attributes"]["status"] == "applied"
     assert time.monotonic() - started >= 2                               # not before the quiet min
-    events = cts.get("/v1/status/tasks/e2e-web?include=events").json["e2e-web"]["events"]
+    # the event is recorded just after the run's final status is written: poll for it
+    events = poll(lambda: cts.get("/v1/status/tasks/e2e-web?include=events").json["e2e-web"]["events"],
+                  lambda e: len(e) >= 2, timeout=30)
     assert [e["success"] for e in events] == [True, True]
 
     before = cts.get("/v1/tasks/e2e-web").json["task"]

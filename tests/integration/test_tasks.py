@@ -251,3 +251,36 @@ def test_consul_kv_condition_runs_with_the_entries_as_module_input(cts, worker, 
     assert state["resources"][0]["instances"][0]["attributes"]["triggers"] == {
         "app/config/color": "blue", "app/config/size": "L"}
     assert cts.post("/v1/watch/kv", [{"nokey": 1}]).status_code == 400
+
+
+def test_an_unreachable_consul_changes_nothing_and_polls_are_queued_within_the_minute(
+        cts, monkeypatch, app_module):
+    """CONSUL_HTTP_ADDR pointing at a closed port: the poll reports the errors, stores no
+    services and triggers no task (an error is never "no instances")."""
+    import socket
+
+    from chalicelib import config
+    from chalicelib.local import schedule
+    from chalicelib.storage.models import ConsulServiceModel
+    from conftest import queue_depth
+
+    tick = {j.name: j for j in schedule.jobs(app_module.app, app_module)}["poll_consul"]
+    assert tick.every == 60
+
+    assert cts.post("/v1/tasks", {"task": {**TASK, "condition": {"services": {"names": ["web"]}}}}).status_code == 201
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    monkeypatch.setenv("CONSUL_HTTP_ADDR", f"127.0.0.1:{closed}")
+    monkeypatch.setenv("TERRALESS_CONSUL_POLL_SECONDS", "20")
+    config.reset()
+    result = tick.handler(tick.event(), None)
+    assert result["polled"] is True and result["services"] == [] and result["errors"]
+    assert list(ConsulServiceModel.query("cts")) == []
+    assert queue_depth("task-triggers") == 2          # the polls at 20 s and 40 s
+    ws = cts.get("/api/v2/organizations/cts/workspaces/web").json["data"]["id"]
+    assert cts.get(f"/api/v2/workspaces/{ws}/runs").json["data"] == []
+    assert cts.get(f"/api/v2/workspaces/{ws}/configuration-versions").json["data"] == []
+    monkeypatch.delenv("CONSUL_HTTP_ADDR")
+    config.reset()
+    assert tick.handler(tick.event(), None) == {"polled": False}
