@@ -222,6 +222,9 @@ def update(principal: Principal, workspace_id: str, job_id: str, attrs: dict) ->
     principal.require_user_or_team("update jobs")
     get(principal, workspace_id, job_id)
     status = attrs.get("status")
+    if status not in (None, JobStatus.APPROVED.value, JobStatus.REJECTED.value, JobStatus.CANCELLED.value):
+        raise Unprocessable("status can be set to approved, rejected or cancelled",
+                            pointer="/data/attributes/status")
     if "comments" in attrs:
         comments = attrs["comments"]
         if comments is not None and not isinstance(comments, str):
@@ -239,11 +242,8 @@ def update(principal: Principal, workspace_id: str, job_id: str, attrs: dict) ->
         job, token = mutate(job_id, lambda j: j.reject(now_iso(), principal.user_id))
         executions.succeed(token, {"outcome": "stop"})
         finished(job)
-    elif status == JobStatus.CANCELLED.value:
-        cancel(job_id)
     else:
-        raise Unprocessable("status can be set to approved, rejected or cancelled",
-                            pointer="/data/attributes/status")
+        cancel(job_id)
     return repo.find_job(job_id)
 
 

@@ -279,7 +279,12 @@ def test_job_requests_are_checked(request):
     assert jobs.api.get(jobs.path("job-nope")).status_code == 404
     assert jobs.api.as_token(None).get(jobs.path()).status_code == 401
     job_id = jobs.create(PLAN_APPROVE_APPLY)
-    assert jobs.patch(job_id, "completed", expect=422).status_code == 422
+    refused = jobs.api.patch(jobs.path(job_id), {"data": {"type": "job", "id": job_id, "attributes": {
+        "status": "completed", "comments": "lost?"}}})
+    assert refused.status_code == 422 and jobs.get(job_id)["data"]["attributes"]["comments"] is None
+    noted = jobs.api.patch(jobs.path(job_id), {"data": {"type": "job", "id": job_id, "attributes": {
+        "comments": "looks fine"}}})
+    assert noted.status_code == 200 and noted.json["data"]["attributes"]["comments"] == "looks fine"
     assert jobs.api.patch(jobs.path(job_id), {"data": {"type": "job", "id": "job-other",
                                                        "attributes": {}}}).status_code == 422
     assert jobs.wait(job_id, "waitingApproval", "failed") == "waitingApproval"
