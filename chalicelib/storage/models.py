@@ -19,6 +19,21 @@ def _index_meta(name: str) -> type:
     return type("Meta", (), {"index_name": name, "projection": AllProjection()})
 
 
+def _by_workspace_seq() -> GlobalSecondaryIndex:
+    """Page N of a workspace's configuration versions, runs or jobs: its dense seq range.
+    (A class per model: pynamodb binds an index class to the model that declares it.)"""
+    return type("ByWorkspaceSeq", (GlobalSecondaryIndex,), {
+        "Meta": _index_meta("by_workspace_seq"),
+        "workspace_id": UnicodeAttribute(hash_key=True), "seq": NumberAttribute(range_key=True)})()
+
+
+def _pending_by_workspace() -> GlobalSecondaryIndex:
+    """Sparse: queue_ws is set only while a run or job waits for its workspace."""
+    return type("PendingByWorkspace", (GlobalSecondaryIndex,), {
+        "Meta": type("Meta", (), {"index_name": "pending_by_workspace", "projection": KeysOnlyProjection()}),
+        "queue_ws": UnicodeAttribute(hash_key=True), "seq": NumberAttribute(range_key=True)})()
+
+
 class OrganizationsByKind(GlobalSecondaryIndex):
     Meta = _index_meta("by_kind_name")
     kind = UnicodeAttribute(hash_key=True)
@@ -147,12 +162,6 @@ class WorkspaceModel(Model):
     by_org_name = WorkspacesByOrgName()
 
 
-class CVsByWorkspace(GlobalSecondaryIndex):
-    Meta = _index_meta("by_workspace_seq")
-    workspace_id = UnicodeAttribute(hash_key=True)
-    seq = NumberAttribute(range_key=True)
-
-
 class CVsPurgeDue(GlobalSecondaryIndex):
     Meta = type("Meta", (), {"index_name": "purge_due", "projection": KeysOnlyProjection()})
     purge_shard = UnicodeAttribute(hash_key=True)
@@ -182,20 +191,8 @@ class ConfigurationVersionModel(Model):
     purge_shard = UnicodeAttribute(null=True)     # set only while soft-deleted
     purge_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
-    by_workspace = CVsByWorkspace()
+    by_workspace = _by_workspace_seq()
     purge_due = CVsPurgeDue()
-
-
-class RunsByWorkspace(GlobalSecondaryIndex):
-    Meta = _index_meta("by_workspace_seq")
-    workspace_id = UnicodeAttribute(hash_key=True)
-    seq = NumberAttribute(range_key=True)
-
-
-class PendingRunsByWorkspace(GlobalSecondaryIndex):
-    Meta = type("Meta", (), {"index_name": "pending_by_workspace", "projection": KeysOnlyProjection()})
-    queue_ws = UnicodeAttribute(hash_key=True)
-    seq = NumberAttribute(range_key=True)
 
 
 class RunModel(Model):
@@ -229,8 +226,8 @@ class RunModel(Model):
     # Every save is conditional on the version read (pynamodb adds the condition), so a
     # worker finishing a phase cannot overwrite a cancel request or a stored task token.
     version = VersionAttribute()
-    by_workspace = RunsByWorkspace()
-    pending = PendingRunsByWorkspace()
+    by_workspace = _by_workspace_seq()
+    pending = _pending_by_workspace()
 
 
 class StateVersionsByWorkspace(GlobalSecondaryIndex):
@@ -312,18 +309,6 @@ class TaskEventModel(Model):
     task = MapAttribute(default=dict)
 
 
-class JobsByWorkspace(GlobalSecondaryIndex):
-    Meta = _index_meta("by_workspace_seq")
-    workspace_id = UnicodeAttribute(hash_key=True)
-    seq = NumberAttribute(range_key=True)
-
-
-class PendingJobsByWorkspace(GlobalSecondaryIndex):
-    Meta = type("Meta", (), {"index_name": "pending_by_workspace", "projection": KeysOnlyProjection()})
-    queue_ws = UnicodeAttribute(hash_key=True)
-    seq = NumberAttribute(range_key=True)
-
-
 class JobModel(Model):
     """A Terrakube job: GetItem by id; page N of a workspace's jobs: Query by_workspace_seq;
     the oldest waiting job: pending_by_workspace, Limit 1."""
@@ -349,8 +334,8 @@ class JobModel(Model):
     via = UnicodeAttribute(default="api")
     delete_requested = BooleanAttribute(default=False)
     version = VersionAttribute()
-    by_workspace = JobsByWorkspace()
-    pending = PendingJobsByWorkspace()
+    by_workspace = _by_workspace_seq()
+    pending = _pending_by_workspace()
 
 
 class TemplatesByOrgName(GlobalSecondaryIndex):
