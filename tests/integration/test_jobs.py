@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from conftest import engine_in_process, engine_through_dev_stack, poll
+from conftest import engine_in_process, engine_through_dev_stack, poll, slow_plan_tf
 
 NULL_TF = 'resource "null_resource" "one" {}\n'
 
@@ -179,6 +179,16 @@ def test_cancel_while_waiting_for_approval_and_while_running(jobs):
     script, apply = jobs.steps(running)
     assert script["status"] == "cancelled" and "woke" not in script["output"]
     assert apply["status"] == "notExecuted"
+
+
+def test_cancel_interrupts_a_running_terraform_plan(jobs, slow_state_url):
+    jobs.engine.upload({"main.tf": slow_plan_tf(slow_state_url)})
+    job_id = jobs.create(PLAN_APPROVE_APPLY)
+    poll(lambda: jobs.steps(job_id)[0]["status"], lambda s: s == "running", timeout=60)
+    jobs.patch(job_id, "cancelled")
+    assert jobs.wait(job_id, "cancelled", "failed", "waitingApproval", timeout=30) == "cancelled"
+    assert [s["status"] for s in jobs.steps(job_id)] == ["cancelled", "notExecuted", "notExecuted"]
+    assert "cancelled" in jobs.steps(job_id)[0]["output"]
 
 
 def test_delete_a_running_job_cancels_then_removes_it(jobs):
