@@ -72,7 +72,7 @@ def running_stack():
     os.environ.update(TERRALESS_PORT=str(port), TERRALESS_PUBLIC_URL=f"http://127.0.0.1:{port}",
                       AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                       AWS_DEFAULT_REGION="us-east-1", TERRALESS_TOKEN_CACHE_SECONDS="300",
-                      TERRALESS_LOG_LEVEL="WARNING")
+                      TERRALESS_LOG_LEVEL=os.environ.get("TERRALESS_LOG_LEVEL", "WARNING"))
     from chalicelib.local.devstack import Emulator
     emulator = Emulator(free_port(), home)
     emulator.start()

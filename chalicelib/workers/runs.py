@@ -351,15 +351,20 @@ def _store_plan_json(run_id: str, cwd: Path) -> None:
 
 
 def _apply(run: Run, workdir: Path, writer: logs.LogWriter, token: str, monitor: _Monitor) -> None:
+    steps = _Steps(run.id)
     cwd = _prepare(run, workdir, writer)
     (cwd / PLAN_FILE).write_bytes(blobs.read(plan_key(run.id)))
+    steps.mark("prepare")
     _init(cwd, writer, monitor)
+    steps.mark("init")
     before = (cwd / "terraform.tfstate").read_bytes() if (cwd / "terraform.tfstate").exists() else None
     code = _terraform(["apply", "-input=false", "-no-color", "-auto-approve", PLAN_FILE], cwd,
                       writer, monitor)
+    steps.mark("apply")
     # Whatever happened, a changed state is kept: a failed or interrupted apply may still have
     # created real resources.
     sv_id = _store_state(run, cwd, before)
+    steps.mark("state")
     if _ended_by_monitor(run.id, monitor, writer, run.apply.id, token, sv_id=sv_id):
         return
     if code != 0:
@@ -373,8 +378,11 @@ def _apply(run: Run, workdir: Path, writer: logs.LogWriter, token: str, monitor:
         r.state_version_id = sv_id or r.state_version_id
         return r.finish_apply(now_iso(), additions=added, changes=changed, destructions=destroyed)
     done, _ = runs.mutate(run.id, finish)
+    steps.mark("record")
     executions.succeed(token, {"outcome": "applied"})
     runs.finished(done)
+    steps.mark("finish")
+    steps.log()
 
 
 def _store_state(run: Run, cwd: Path, before: bytes | None) -> str | None:
