@@ -342,8 +342,10 @@ def _plan(run: Run, workdir: Path, writer: logs.LogWriter, token: str, monitor: 
 
 def _store_plan_json(run_id: str, cwd: Path) -> None:
     """The plan in JSON (GET /plans/:id/json-output), produced after the run moved on."""
+    # niced: on a shared worker host it must not slow the apply that may already be starting
     shown = subprocess.run([terraform.binary(), "show", "-json", PLAN_FILE], cwd=cwd,
-                           env=terraform.base_env(cwd), capture_output=True, timeout=600)
+                           env=terraform.base_env(cwd), capture_output=True, timeout=600,
+                           preexec_fn=lambda: os.nice(10))
     if shown.returncode == 0:
         blobs.put(plan_json_key(run_id), shown.stdout, content_type="application/json")
     else:
