@@ -2,11 +2,15 @@
 retried alone; the others of its batch are deleted."""
 from __future__ import annotations
 
+import json
+import logging
 from typing import Callable
 
 from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType,
                                                    process_partial_response)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+log = logging.getLogger(__name__)
 
 
 def sqs_handler(record_handler: Callable[[SQSRecord], None]) -> Callable[..., dict]:
@@ -17,3 +21,16 @@ def sqs_handler(record_handler: Callable[[SQSRecord], None]) -> Callable[..., di
                                         processor=processor, context=context)
     handle.__name__ = f"handle_{record_handler.__name__.lstrip('_')}"
     return handle
+
+
+def dead_letter(record: SQSRecord, key: str) -> dict | None:
+    """A dead-lettered task message naming `key` (run_id, job_id). Anything else is logged and
+    dropped: retrying an unreadable message cannot help."""
+    try:
+        message = json.loads(record.body)
+    except ValueError:
+        message = None
+    if isinstance(message, dict) and message.get(key):
+        return message
+    log.error("unreadable dead letter dropped: %r", record.body[:200])
+    return None

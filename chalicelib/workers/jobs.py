@@ -25,7 +25,7 @@ from ..services import jobs, logs, state_versions
 from ..storage import repositories as repo
 from ..storage.models import WorkspaceModel
 from . import terraform
-from .batch import sqs_handler
+from .batch import dead_letter, sqs_handler
 from .runs import (PLAN_FILE, _error_summary, _Heartbeat, _init, _Monitor, _terraform,
                    prepare_workdir, worker_name)
 
@@ -61,12 +61,8 @@ def _event_record(record: SQSRecord) -> None:
 
 
 def _dead_letter_record(record: SQSRecord) -> None:
-    try:
-        message = json.loads(record.body)
-    except ValueError:
-        log.error("unreadable dead letter dropped: %r", record.body[:200])
-        return
-    if isinstance(message, dict) and message.get("job_id"):
+    message = dead_letter(record, "job_id")
+    if message:
         jobs.on_dead_letter(message["job_id"], message.get("task_token"))
 
 

@@ -31,7 +31,7 @@ from ..services import configuration_versions, logs, runs, state_versions
 from ..storage import repositories as repo
 from ..storage.models import WorkspaceModel
 from . import terraform
-from .batch import sqs_handler
+from .batch import dead_letter, sqs_handler
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +87,8 @@ def _event_record(record: SQSRecord) -> None:
 
 
 def _dead_letter_record(record: SQSRecord) -> None:
-    try:
-        message = json.loads(record.body)
-    except ValueError:
-        log.error("unreadable dead letter dropped: %r", record.body[:200])
-        return
-    if isinstance(message, dict) and message.get("run_id"):
+    message = dead_letter(record, "run_id")
+    if message:
         runs.on_dead_letter(message["run_id"], message.get("task_token"),
                             message.get("phase", "run"))
 

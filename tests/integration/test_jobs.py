@@ -300,3 +300,17 @@ def test_job_requests_are_checked(request):
     assert jobs.wait(job_id, "waitingApproval", "failed") == "waitingApproval"
     jobs.patch(job_id, "cancelled")
     assert jobs.patch(job_id, "approved", expect=409).status_code == 409
+
+
+def test_a_poison_step_message_ends_in_the_dlq_and_fails_its_job(request):
+    from chalicelib.aws import queues
+    engine = engine_in_process(request)
+    engine.upload({"main.tf": NULL_TF})
+    jobs = Jobs(engine)
+    engine.api.post(f"/api/v2/workspaces/{engine.ws}/actions/lock")   # keep it out of the engine
+    job_id = jobs.create(PLAN_APPROVE_APPLY)
+    assert jobs.status(job_id) == "pending"
+    queues.send("job-steps-dlq", {"not": "a job"})                     # unreadable: dropped
+    queues.send("job-steps", {"job_id": job_id, "step": 0})            # no task token: handler fails
+    assert jobs.wait(job_id, "failed", timeout=30) == "failed"
+    assert [s["status"] for s in jobs.steps(job_id)] == ["notExecuted"] * 3
