@@ -66,19 +66,20 @@ def _data(call) -> dict:
 
 
 # -- jobs -------------------------------------------------------------------------------------------
+# The seed's paths are workspace-scoped; Terrakube's own clients (terrakube-cli) use the same
+# jobs under /api/v1/organization/{org}/job, with the workspace as a relationship.
 
-@route(bp, "/api/v1/workspace/{workspace_id}/job", ("POST",))
-def create_job(call, workspace_id):
-    attrs = jsonapi.data_attributes(call.request)
-    job = jobs.create(call.principal, workspace_id, attrs,
-                      jsonapi.relationship_id(call.request, "workspace"))
+def _created(job):
     return jsonapi.document(_job_doc(job), status=201, included=_included(job))
 
 
-@route(bp, "/api/v1/workspace/{workspace_id}/job")
-def list_jobs(call, workspace_id):
+def _shown(job):
+    return jsonapi.document(_job_doc(job), included=_included(job))
+
+
+def _page(call, items_and_total):
     page, size = jsonapi.page_params(call.request)
-    items, total = jobs.list_page(call.principal, workspace_id, page, size)
+    items, total = items_and_total(page, size)
     meta = jsonapi.pagination(page, size, total)
     # Elide's (Terrakube's) page meta next to TFE's pagination
     meta["page"] = {"number": page, "limit": size, "totalRecords": total,
@@ -86,10 +87,27 @@ def list_jobs(call, workspace_id):
     return jsonapi.document([_job_doc(j) for j in items], meta=meta)
 
 
+def _updated(call, workspace_id, job_id):
+    data = _data(call)
+    if data.get("id") not in (None, job_id):
+        raise Unprocessable("data.id must be the job of the path", pointer="/data/id")
+    return _shown(jobs.update(call.principal, workspace_id, job_id, jsonapi.data_attributes(call.request)))
+
+
+@route(bp, "/api/v1/workspace/{workspace_id}/job", ("POST",))
+def create_job(call, workspace_id):
+    return _created(jobs.create(call.principal, workspace_id, jsonapi.data_attributes(call.request),
+                                jsonapi.relationship_id(call.request, "workspace")))
+
+
+@route(bp, "/api/v1/workspace/{workspace_id}/job")
+def list_jobs(call, workspace_id):
+    return _page(call, lambda page, size: jobs.list_page(call.principal, workspace_id, page, size))
+
+
 @route(bp, "/api/v1/workspace/{workspace_id}/job/{job_id}")
 def show_job(call, workspace_id, job_id):
-    job = jobs.get(call.principal, workspace_id, job_id)
-    return jsonapi.document(_job_doc(job), included=_included(job))
+    return _shown(jobs.get(call.principal, workspace_id, job_id))
 
 
 @route(bp, "/api/v1/workspace/{workspace_id}/job/{job_id}/step")
@@ -100,16 +118,45 @@ def list_job_steps(call, workspace_id, job_id):
 
 @route(bp, "/api/v1/workspace/{workspace_id}/job/{job_id}", ("PATCH",))
 def update_job(call, workspace_id, job_id):
-    data = _data(call)
-    if data.get("id") not in (None, job_id):
-        raise Unprocessable("data.id must be the job of the path", pointer="/data/id")
-    job = jobs.update(call.principal, workspace_id, job_id, jsonapi.data_attributes(call.request))
-    return jsonapi.document(_job_doc(job), included=_included(job))
+    return _updated(call, workspace_id, job_id)
 
 
 @route(bp, "/api/v1/workspace/{workspace_id}/job/{job_id}", ("DELETE",))
 def delete_job(call, workspace_id, job_id):
     jobs.delete(call.principal, workspace_id, job_id)
+    return jsonapi.no_content()
+
+
+@route(bp, "/api/v1/organization/{org}/job", ("POST",))
+def create_org_job(call, org):
+    workspace_id = jsonapi.relationship_id(call.request, "workspace")
+    if not workspace_id:
+        raise Unprocessable("the workspace relationship is required", pointer="/data/relationships/workspace")
+    if workspaces.get(call.principal, workspace_id).org != org:
+        raise Unprocessable(f"workspace {workspace_id} is not in organization {org}",
+                            pointer="/data/relationships/workspace")
+    return _created(jobs.create(call.principal, workspace_id, jsonapi.data_attributes(call.request),
+                                workspace_id))
+
+
+@route(bp, "/api/v1/organization/{org}/job")
+def list_org_jobs(call, org):
+    return _page(call, lambda page, size: jobs.list_org_page(call.principal, org, page, size))
+
+
+@route(bp, "/api/v1/organization/{org}/job/{job_id}")
+def show_org_job(call, org, job_id):
+    return _shown(jobs.get_in_org(call.principal, org, job_id))
+
+
+@route(bp, "/api/v1/organization/{org}/job/{job_id}", ("PATCH",))
+def update_org_job(call, org, job_id):
+    return _updated(call, jobs.get_in_org(call.principal, org, job_id).workspace_id, job_id)
+
+
+@route(bp, "/api/v1/organization/{org}/job/{job_id}", ("DELETE",))
+def delete_org_job(call, org, job_id):
+    jobs.delete(call.principal, jobs.get_in_org(call.principal, org, job_id).workspace_id, job_id)
     return jsonapi.no_content()
 
 

@@ -188,6 +188,23 @@ def parse_tcl(tcl_b64: str) -> list[FlowStep]:
     return parse_flow(decode_tcl(tcl_b64))
 
 
+# A job created with Terrakube's `command` and no template runs these flows.
+COMMAND_FLOWS = {
+    "plan": "flow:\n  - {type: terraformPlan, name: Plan, step: 100}\n",
+    "apply": "flow:\n  - {type: terraformPlan, name: Plan, step: 100}\n"
+             "  - {type: terraformApply, name: Apply, step: 200}\n",
+    "destroy": "flow:\n  - {type: terraformPlanDestroy, name: Plan destroy, step: 100}\n"
+               "  - {type: terraformApply, name: Apply, step: 200}\n",
+}
+
+
+def command_tcl(command: str) -> str:
+    if command not in COMMAND_FLOWS:
+        raise Unprocessable(f"command must be one of {', '.join(COMMAND_FLOWS)}",
+                            pointer="/data/attributes/command")
+    return base64.b64encode(COMMAND_FLOWS[command].encode()).decode()
+
+
 # -- jobs -----------------------------------------------------------------------------------------
 
 @dataclass
@@ -244,6 +261,7 @@ class Job:
     seq: int
     created_at: str
     steps: list[Step]
+    org_seq: int = 0                # its number among the organization's jobs
     status: JobStatus = JobStatus.PENDING
     tcl: str | None = None
     template_reference: str | None = None

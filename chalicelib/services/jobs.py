@@ -18,7 +18,7 @@ from ..domain.clock import now_iso
 from ..domain.errors import Conflict, NotFound, Unprocessable
 from ..domain.flows import compile_flow, definition_name
 from ..domain.ids import new_id
-from ..domain.jobs import Job, JobStatus, Step, StepStatus, parse_tcl
+from ..domain.jobs import Job, JobStatus, Step, StepStatus, command_tcl, parse_tcl
 from ..storage import repositories as repo
 from ..storage.models import TemplateModel
 from . import logs, runs, workspaces
@@ -116,14 +116,31 @@ def list_page(principal: Principal, workspace_id: str, page: int, size: int) -> 
     return repo.job_page(ws.id, total, page, size), total
 
 
+def get_in_org(principal: Principal, org: str, job_id: str) -> Job:
+    """Terrakube's organization-scoped job paths: the job must belong to the organization."""
+    principal.require_org(org)
+    job = repo.find_job(job_id) if job_id.startswith("job-") else None
+    if job is None or job.org != org:
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def list_org_page(principal: Principal, org: str, page: int, size: int) -> tuple[list[Job], int]:
+    from . import identity
+    total = int(identity.get_org(principal, org).job_seq or 0)
+    return repo.org_job_page(org, total, page, size), total
+
+
 # -- creating -------------------------------------------------------------------------------------
 
 def _flow_source(principal: Principal, org: str, attrs: dict) -> tuple[str, str | None]:
     tcl, reference = attrs.get("tcl"), attrs.get("templateReference")
     if tcl not in (None, ""):
         return tcl, reference if isinstance(reference, str) else None
+    if reference in (None, "") and attrs.get("command") not in (None, ""):
+        return command_tcl(attrs["command"]), None       # Terrakube's plan / apply / destroy
     if reference in (None, ""):
-        raise Unprocessable("a job needs tcl (a base64 TCL template) or templateReference",
+        raise Unprocessable("a job needs tcl (a base64 TCL template), templateReference or command",
                             pointer="/data/attributes/tcl")
     if not isinstance(reference, str):
         raise Unprocessable("templateReference must be a template id",
@@ -150,13 +167,14 @@ def create(principal: Principal, workspace_id: str, attrs: dict, related_workspa
     comments = attrs.get("comments")
     stamp = now_iso()
 
-    def build(seq: int) -> Job:
+    def build(seq: int, org_seq: int) -> Job:
         return Job(id=new_id("job"), workspace_id=ws.id, org=ws.org, cv_id=ws.current_cv_id,
-                   seq=seq, created_at=stamp, updated_at=stamp,
+                   seq=seq, org_seq=org_seq, created_at=stamp, updated_at=stamp,
                    steps=[Step.of(str(uuid.uuid4()), s) for s in flow], tcl=tcl,
                    template_reference=reference, created_by=principal.user_id,
                    comments=comments if isinstance(comments, str) else None)
-    job = repo.insert_job(ws, build)
+    from . import identity
+    job = repo.insert_job(ws, identity.get_org(principal, ws.org), build)
     runs.schedule(ws.id)
     return repo.find_job(job.id) or job
 

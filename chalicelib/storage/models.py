@@ -52,6 +52,7 @@ class OrganizationModel(Model):
     collaborator_auth_policy = UnicodeAttribute(default="password")
     cost_estimation_enabled = BooleanAttribute(default=False)
     token_id = UnicodeAttribute(null=True)
+    job_seq = NumberAttribute(default=0)      # Terrakube jobs of the organization (dense)
     by_kind = OrganizationsByKind()
 
 
@@ -309,15 +310,22 @@ class TaskEventModel(Model):
     task = MapAttribute(default=dict)
 
 
+class JobsByOrg(GlobalSecondaryIndex):
+    Meta = _index_meta("by_org_seq")
+    org = UnicodeAttribute(hash_key=True)
+    org_seq = NumberAttribute(range_key=True)
+
+
 class JobModel(Model):
     """A Terrakube job: GetItem by id; page N of a workspace's jobs: Query by_workspace_seq;
-    the oldest waiting job: pending_by_workspace, Limit 1."""
+    page N of an organization's: by_org_seq; the oldest waiting job: pending_by_workspace."""
     Meta = _meta("jobs")
     id = UnicodeAttribute(hash_key=True)
     workspace_id = UnicodeAttribute()
     org = UnicodeAttribute()
     cv_id = UnicodeAttribute()
     seq = NumberAttribute()
+    org_seq = NumberAttribute(default=0)
     queue_ws = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
     steps_json = UnicodeAttribute()
@@ -335,6 +343,7 @@ class JobModel(Model):
     delete_requested = BooleanAttribute(default=False)
     version = VersionAttribute()
     by_workspace = _by_workspace_seq()
+    by_org = JobsByOrg()
     pending = _pending_by_workspace()
 
 

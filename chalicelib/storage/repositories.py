@@ -107,25 +107,30 @@ def retry_change(what: str, load, store, stale: type[Exception], change, *, atte
     raise Conflict(f"{what} is changing too quickly; retry")
 
 
-def insert_in_sequence(workspace: WorkspaceModel, counter, build, to_item, *, extra_actions=()):
+def insert_in_sequence(workspace: WorkspaceModel, counter, build, to_item, *, extra_actions=(),
+                       also: tuple = ()):
     """Allocate the workspace's next dense number on `counter` (a WorkspaceModel attribute) and
     store `to_item(build(n))` in the same transaction, so page N of a list is one seq range.
-    A concurrent creation makes the counter condition fail: re-read and try again."""
+    `also`: more (item, counter) pairs numbered in the same transaction; build gets every
+    number. A concurrent creation makes a counter condition fail: re-read and try again."""
+    counters = ((workspace, counter), *also)
     for _ in range(8):
-        current = int(getattr(workspace, counter.attr_name) or 0)
-        entity = build(current + 1)
+        numbers = [int(getattr(owner, attr.attr_name) or 0) + 1 for owner, attr in counters]
+        entity = build(*numbers)
         item = to_item(entity)
         try:
             with transaction() as tx:
-                tx.update(workspace, actions=[counter.set(current + 1), *extra_actions(entity)],
-                          condition=(counter == current) if current
-                          else counter.does_not_exist() | (counter == 0))
+                for index, ((owner, attr), n) in enumerate(zip(counters, numbers)):
+                    actions = [attr.set(n), *(extra_actions(entity) if index == 0 else ())]
+                    tx.update(owner, actions=actions, condition=(attr == n - 1) if n > 1
+                              else attr.does_not_exist() | (attr == 0))
                 tx.save(item, condition=type(item).id.does_not_exist())
             return entity, item
         except TransactWriteError as exc:
             if exc.cause_response_code not in _CONDITION_FAILED:
                 raise
-            workspace.refresh()
+            for owner, _ in counters:
+                owner.refresh()
     raise Conflict("too many concurrent creations on this workspace; retry")
 
 
@@ -293,7 +298,7 @@ from .models import JobModel  # noqa: E402
 
 def _job_from(item: JobModel) -> Job:
     return Job(id=item.id, workspace_id=item.workspace_id, org=item.org, cv_id=item.cv_id,
-               seq=int(item.seq), created_at=item.created_at,
+               seq=int(item.seq), org_seq=int(item.org_seq or 0), created_at=item.created_at,
                steps=[Step.from_dict(s) for s in json.loads(item.steps_json)],
                status=JobStatus(item.status), tcl=item.tcl,
                template_reference=item.template_reference, created_by=item.created_by,
@@ -307,7 +312,7 @@ def _job_from(item: JobModel) -> Job:
 def _job_item(job: Job) -> JobModel:
     item = JobModel(
         id=job.id, workspace_id=job.workspace_id, org=job.org, cv_id=job.cv_id, seq=job.seq,
-        queue_ws=job.workspace_id if job.status == JobStatus.PENDING else None,
+        org_seq=job.org_seq, queue_ws=job.workspace_id if job.status == JobStatus.PENDING else None,
         status=job.status.value, steps_json=json.dumps([s.to_dict() for s in job.steps]),
         tcl=job.tcl, template_reference=job.template_reference, created_at=job.created_at,
         created_by=job.created_by, updated_at=job.updated_at,
@@ -326,9 +331,11 @@ def find_job(job_id: str) -> Job | None:
         return None
 
 
-def insert_job(workspace: WorkspaceModel, build) -> Job:
+def insert_job(workspace: WorkspaceModel, organization, build) -> Job:
+    """Numbered twice in one transaction: in its workspace and in its organization."""
     job, item = insert_in_sequence(workspace, WorkspaceModel.job_seq, build, _job_item,
-                                   extra_actions=lambda j: ())
+                                   extra_actions=lambda j: (),
+                                   also=((organization, type(organization).job_seq),))
     job.version = item.version
     return job
 
@@ -363,6 +370,15 @@ def job_page(workspace_id: str, total: int, page: int, size: int) -> list[Job]:
         return []
     return [_job_from(i) for i in JobModel.by_workspace.query(
         workspace_id, JobModel.seq.between(low, high), scan_index_forward=False)]
+
+
+def org_job_page(org: str, total: int, page: int, size: int) -> list[Job]:
+    high = total - (page - 1) * size
+    low = max(1, high - size + 1)
+    if high < 1:
+        return []
+    return [_job_from(i) for i in JobModel.by_org.query(
+        org, JobModel.org_seq.between(low, high), scan_index_forward=False)]
 
 
 def oldest_pending_job(workspace_id: str) -> Job | None:

@@ -26,7 +26,7 @@ from ..storage import repositories as repo
 from ..storage.models import WorkspaceModel
 from . import terraform
 from .batch import dead_letter, sqs_handler
-from .runs import (PLAN_FILE, _error_summary, _Heartbeat, _init, _Monitor, _terraform,
+from .runs import (PLAN_FILE, _error_summary, Heartbeat, _init, _Monitor, _terraform,
                    prepare_workdir, worker_name)
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def run_step(job_id: str, index: int, token: str) -> None:
     if job.step(index).status != StepStatus.PENDING:
         log.info("job %s step %d is %s: already handled", job_id, index, job.steps[index].status.value)
         return
-    with _Heartbeat(token) as beat:
+    with Heartbeat(token) as beat:
         try:
             job, step = jobs.mutate(job_id, lambda j: j.start_step(index, now_iso(), worker_name()))
         except (Conflict, NotFound):
@@ -96,7 +96,7 @@ def run_step(job_id: str, index: int, token: str) -> None:
         _run_claimed(job, step, index, token, beat)
 
 
-def _run_claimed(job: Job, step: Step, index: int, token: str, beat: _Heartbeat) -> None:
+def _run_claimed(job: Job, step: Step, index: int, token: str, beat: Heartbeat) -> None:
     writer = logs.LogWriter(step.id)
     monitor = _Monitor(job.id, beat, probe=job_probe(job.id))
     workdir = Path(tempfile.mkdtemp(prefix=f"{job.id}-{step.number}-", dir=_jobs_dir()))

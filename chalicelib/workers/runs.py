@@ -104,11 +104,11 @@ def run_task(run_id: str, phase: str, token: str) -> None:
     if run.status != queued:
         log.info("run %s is %s: %s task already handled", run_id, run.status.value, phase)
         return
-    with _Heartbeat(token) as beat:
+    with Heartbeat(token) as beat:
         _run_claimed(run_id, phase, token, beat)
 
 
-def _run_claimed(run_id: str, phase: str, token: str, beat: "_Heartbeat") -> None:
+def _run_claimed(run_id: str, phase: str, token: str, beat: "Heartbeat") -> None:
     def claim(r: Run):
         r.worker = worker_name()
         return (r.start_planning if phase == "plan" else r.start_applying)(now_iso())
@@ -135,29 +135,42 @@ def _runs_dir() -> str:
     return str(path)
 
 
-class _Heartbeat:
+class Heartbeat:
     """Heartbeats the task token from the moment the task is received until it is done, in a
     thread, so no step of the phase (downloads, init, storing state) can outlast the state
-    machine's heartbeat. `lost` turns true when the state machine no longer knows the task."""
+    machine's heartbeat. `lost` turns true when the state machine no longer knows the task:
+    a token refused after it had been accepted, or refused for a whole heartbeat period. (A
+    token may be refused for a moment at first: moto's engine sends the task message before it
+    arms the task's heartbeat, and a fast worker beats in between.)"""
 
     def __init__(self, token: str) -> None:
         self.token, self.lost = token, False
-        self.every = max(1.0, settings().heartbeat_seconds / 4)
+        self.period = float(settings().heartbeat_seconds)
+        self.every = max(1.0, self.period / 4)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="heartbeat")
 
+    @staticmethod
+    def gives_up(refused: bool, accepted_before: bool, seconds_since_start: float,
+                 period: float) -> bool:
+        return refused and (accepted_before or seconds_since_start >= period)
+
     def _loop(self) -> None:
+        started, accepted = time.monotonic(), False
         while True:
             try:
-                if not executions.heartbeat(self.token):
+                refused = not executions.heartbeat(self.token)
+                if self.gives_up(refused, accepted, time.monotonic() - started, self.period):
                     self.lost = True
                     return
+                accepted = accepted or not refused
             except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
                 log.warning("heartbeat failed", exc_info=True)
-            if self._stop.wait(self.every):
+            # until the token is accepted, look again soon: it is the state machine's window
+            if self._stop.wait(self.every if accepted else min(self.every, 0.5)):
                 return
 
-    def __enter__(self) -> "_Heartbeat":
+    def __enter__(self) -> "Heartbeat":
         self._thread.start()
         return self
 
@@ -180,7 +193,7 @@ class _Monitor:
     """Watches the run (or job) for cancel / force-cancel through `probe`, and the heartbeat
     for a lost task."""
 
-    def __init__(self, run_id: str, beat: _Heartbeat, probe=None) -> None:
+    def __init__(self, run_id: str, beat: Heartbeat, probe=None) -> None:
         self.run_id, self.beat = run_id, beat
         self.probe = probe or run_probe(run_id)
         self.last_poll = 0.0
@@ -250,6 +263,7 @@ def _init(cwd: Path, writer: logs.LogWriter, monitor: _Monitor) -> None:
     code = _terraform(["init", "-input=false", "-no-color"], cwd, _Discard(init_log), monitor)
     if code != 0:
         writer.write(init_log.text())
+        log.warning("terraform init failed in %s:\n%s", cwd, init_log.text()[-3000:])
         raise RuntimeError("terraform init failed")
 
 

@@ -48,9 +48,19 @@ def binary_version() -> str:
                               "TF_CLI_CONFIG_FILE": "/dev/null", "HOME": "/tmp"}).stdout
     match = re.search(r"Terraform v(\d+\.\d+\.\d+\S*)", out)
     version = match.group(1) if match else "unknown"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(version)
+    write_atomically(cache, version)
     return version
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Several worker processes share the work directory: a reader (terraform reading its CLI
+    configuration) must never see a file half written by another process."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == text:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 @lru_cache(maxsize=None)
@@ -83,11 +93,14 @@ def cli_config() -> str:
         if not link.exists():
             if not os.access(provider, os.X_OK):
                 provider.chmod(0o755)
-            link.symlink_to(provider)
+            try:
+                link.symlink_to(provider)
+            except FileExistsError:
+                pass        # another worker process made it first
         includes.append(f"{host}/{namespace}/{name}")
     quoted = ", ".join(f'"{i}"' for i in includes)
     config = root / "terraformrc"
-    config.write_text(
+    write_atomically(config,
         "provider_installation {\n"
         + (f'  filesystem_mirror {{\n    path = "{mirror}"\n    include = [{quoted}]\n  }}\n' if includes else "")
         + (f"  direct {{\n    exclude = [{quoted}]\n  }}\n" if includes else "  direct {}\n")

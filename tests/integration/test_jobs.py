@@ -314,3 +314,40 @@ def test_a_poison_step_message_ends_in_the_dlq_and_fails_its_job(request):
     queues.send("job-steps", {"job_id": job_id, "step": 0})            # no task token: handler fails
     assert jobs.wait(job_id, "failed", timeout=30) == "failed"
     assert [s["status"] for s in jobs.steps(job_id)] == ["notExecuted"] * 3
+
+
+def test_organization_paths_and_terrakube_commands(jobs):
+    """terrakube-cli's paths: /api/v1/organization/{org}/job with the workspace as a
+    relationship, and `command` (plan / apply / destroy) instead of a template."""
+    jobs.engine.upload({"main.tf": NULL_TF})
+    org, base = jobs.engine.org, f"/api/v1/organization/{jobs.engine.org}/job"
+    body = {"data": {"type": "job", "attributes": {"command": "apply"}, "relationships": {
+        "workspace": {"data": {"type": "workspace", "id": jobs.ws}}}}}
+    created = jobs.api.post(base, body)
+    assert created.status_code == 201, created.body
+    job_id = created.json["data"]["id"]
+    assert created.json["data"]["attributes"]["command"] == "plan"      # its first step plans
+    assert poll(lambda: jobs.api.get(f"{base}/{job_id}").json["data"]["attributes"]["status"],
+                lambda s: s in ("completed", "failed"), timeout=90) == "completed"
+    steps = jobs.steps(job_id)
+    assert [s["type"] for s in steps] == ["terraformPlan", "terraformApply"]
+    assert "1 added" in steps[1]["output"]
+    listed = jobs.api.get(f"{base}?page[size]=100").json
+    assert job_id in [j["id"] for j in listed["data"]]
+    assert listed["meta"]["page"]["totalRecords"] == listed["meta"]["pagination"]["total-count"] >= 1
+    assert jobs.api.patch(f"{base}/{job_id}", {"data": {"type": "job", "id": job_id, "attributes": {
+        "comments": "via the organization"}}}).json["data"]["attributes"]["comments"] == "via the organization"
+    destroy = jobs.api.post(base, {**body, "data": {**body["data"], "attributes": {"command": "destroy"}}})
+    destroy_id = destroy.json["data"]["id"]
+    assert jobs.wait(destroy_id, "completed", "failed") == "completed"
+    assert "1 destroyed" in jobs.steps(destroy_id)[1]["output"]
+    # wrong organization, missing workspace, unknown command
+    other = "jobs-other-org"
+    if jobs.api.get(f"/api/v2/organizations/{other}").status_code == 404:
+        jobs.api.post("/api/v2/organizations", {"data": {"attributes": {"name": other, "email": "o@o.o"}}})
+    assert jobs.api.get(f"/api/v1/organization/{other}/job/{job_id}").status_code == 404
+    assert jobs.api.post(f"/api/v1/organization/{other}/job", body).status_code == 422
+    assert jobs.api.post(base, {"data": {"type": "job", "attributes": {"command": "plan"}}}).status_code == 422
+    assert jobs.api.post(base, {**body, "data": {**body["data"], "attributes": {"command": "fly"}}}).status_code == 422
+    assert jobs.api.delete(f"{base}/{job_id}").status_code == 204
+    assert jobs.api.get(f"{base}/{job_id}").status_code == 404
