@@ -320,7 +320,7 @@ def test_organization_paths_and_terrakube_commands(jobs):
     """terrakube-cli's paths: /api/v1/organization/{org}/job with the workspace as a
     relationship, and `command` (plan / apply / destroy) instead of a template."""
     jobs.engine.upload({"main.tf": NULL_TF})
-    org, base = jobs.engine.org, f"/api/v1/organization/{jobs.engine.org}/job"
+    base = f"/api/v1/organization/{jobs.engine.org}/job"
     body = {"data": {"type": "job", "attributes": {"command": "apply"}, "relationships": {
         "workspace": {"data": {"type": "workspace", "id": jobs.ws}}}}}
     created = jobs.api.post(base, body)
