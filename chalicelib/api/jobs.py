@@ -129,14 +129,8 @@ def delete_job(call, workspace_id, job_id):
 
 @route(bp, "/api/v1/organization/{org}/job", ("POST",))
 def create_org_job(call, org):
-    workspace_id = jsonapi.relationship_id(call.request, "workspace")
-    if not workspace_id:
-        raise Unprocessable("the workspace relationship is required", pointer="/data/relationships/workspace")
-    if workspaces.get(call.principal, workspace_id).org != org:
-        raise Unprocessable(f"workspace {workspace_id} is not in organization {org}",
-                            pointer="/data/relationships/workspace")
-    return _created(jobs.create(call.principal, workspace_id, jsonapi.data_attributes(call.request),
-                                workspace_id))
+    return _created(jobs.create_in_org(call.principal, org, jsonapi.data_attributes(call.request),
+                                       jsonapi.relationship_id(call.request, "workspace")))
 
 
 @route(bp, "/api/v1/organization/{org}/job")

@@ -179,6 +179,17 @@ def create(principal: Principal, workspace_id: str, attrs: dict, related_workspa
     return repo.find_job(job.id) or job
 
 
+def create_in_org(principal: Principal, org: str, attrs: dict, workspace_id: str | None) -> Job:
+    """Terrakube's organization-scoped creation: the workspace is a relationship, and must be
+    one of the organization's."""
+    if not workspace_id:
+        raise Unprocessable("the workspace relationship is required", pointer="/data/relationships/workspace")
+    if workspaces.get(principal, workspace_id).org != org:
+        raise Unprocessable(f"workspace {workspace_id} is not in organization {org}",
+                            pointer="/data/relationships/workspace")
+    return create(principal, workspace_id, attrs, workspace_id)
+
+
 # -- changing ---------------------------------------------------------------------------------------
 
 def mutate(job_id: str, change: Callable[[Job], object], *, attempts: int = 8):

@@ -57,6 +57,12 @@ class Jobs:
     def steps(self, job_id: str) -> list[dict]:
         return self.get(job_id)["data"]["attributes"]["steps"]
 
+    def awaiting_approval(self, text: str = None) -> str:
+        """A plan -> approval -> apply job, once its plan is done and it waits to be approved."""
+        job_id = self.create(text or PLAN_APPROVE_APPLY)
+        assert self.wait(job_id, "waitingApproval", "failed") == "waitingApproval"
+        return job_id
+
     def patch(self, job_id: str, status: str, expect=200):
         resp = self.api.patch(self.path(job_id), {"data": {"type": "job", "id": job_id,
                                                            "attributes": {"status": status}}})
@@ -73,8 +79,7 @@ def jobs(request) -> Jobs:
 
 def test_plan_waits_for_approval_then_applies_and_the_next_plan_has_no_changes(jobs):
     jobs.engine.upload({"main.tf": NULL_TF})
-    job_id = jobs.create(PLAN_APPROVE_APPLY)
-    assert jobs.wait(job_id, "waitingApproval", "failed") == "waitingApproval"
+    job_id = jobs.awaiting_approval()
     doc = jobs.get(job_id)
     attrs, rels = doc["data"]["attributes"], doc["data"]["relationships"]
     assert doc["data"]["type"] == "job" and attrs["command"] == "plan"
@@ -108,8 +113,7 @@ def test_plan_waits_for_approval_then_applies_and_the_next_plan_has_no_changes(j
 
 def test_rejected_approval_ends_the_job_and_skips_the_apply(jobs):
     jobs.engine.upload({"main.tf": NULL_TF})
-    job_id = jobs.create(PLAN_APPROVE_APPLY)
-    assert jobs.wait(job_id, "waitingApproval", "failed") == "waitingApproval"
+    job_id = jobs.awaiting_approval()
     jobs.patch(job_id, "rejected")
     assert jobs.status(job_id) == "rejected"
     assert [s["status"] for s in jobs.steps(job_id)] == ["completed", "rejected", "notExecuted"]
@@ -163,8 +167,7 @@ def test_failing_script_fails_the_job_unless_ignore_error(jobs):
 
 def test_cancel_while_waiting_for_approval_and_while_running(jobs):
     jobs.engine.upload({"main.tf": NULL_TF})
-    waiting = jobs.create(PLAN_APPROVE_APPLY)
-    assert jobs.wait(waiting, "waitingApproval", "failed") == "waitingApproval"
+    waiting = jobs.awaiting_approval()
     jobs.patch(waiting, "cancelled")
     assert jobs.status(waiting) == "cancelled"
     assert [s["status"] for s in jobs.steps(waiting)] == ["completed", "cancelled", "notExecuted"]
@@ -246,8 +249,7 @@ def test_jobs_wait_for_a_run_holding_the_workspace(jobs):
     assert engine.action(run_id, "discard").status_code == 202
     assert jobs.wait(job_id, "completed", "noChanges", "failed") == "completed"
     # and a run waits for a job
-    blocking = jobs.create(PLAN_APPROVE_APPLY)
-    assert jobs.wait(blocking, "waitingApproval", "failed") == "waitingApproval"
+    blocking = jobs.awaiting_approval()
     second = engine.create()
     assert engine.status(second) == "pending"
     jobs.patch(blocking, "rejected")
