@@ -6,12 +6,13 @@ from chalicelib.api import (configuration_versions, discovery, jobs, organizatio
 from chalicelib.api.routing import jsonapi_errors
 from chalicelib.config import settings
 from chalicelib.services import configuration_versions as cv_service
-from chalicelib.services import consul_poll
-from chalicelib.services import tasks as task_service
+from chalicelib.services import consul_poll, task_conditions
+from chalicelib.wiring import wire
 from chalicelib.workers import fetches, task_triggers, uploads
 from chalicelib.workers import jobs as job_workers
 from chalicelib.workers import runs as run_workers
 
+wire()
 app = Chalice(app_name="terraless")
 # Archives arrive as application/octet-stream from most clients; curl's --data-binary default
 # is form-encoded, and some tools say gzip. All of them must reach the view as raw bytes.
@@ -69,7 +70,7 @@ def purge_backing_data(event):
 # Consul-Terraform-Sync schedule conditions (cron, minute granularity).
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def fire_task_schedules(event):
-    return {"fired": task_service.fire_due_schedules()}
+    return {"fired": task_conditions.fire_due_schedules()}
 
 
 # Consul-Terraform-Sync conditions read from a Consul HTTP API when CONSUL_HTTP_ADDR is set.

@@ -52,7 +52,7 @@ def run() -> dict:
         from chalicelib.domain.configuration_versions import ConfigurationVersion
         from chalicelib.domain.ids import new_id
         from chalicelib.storage.models import ConfigurationVersionModel, WorkspaceModel
-        from chalicelib.storage.repositories import _cv_item
+        from chalicelib.storage.configuration_versions import item_of as _cv_item
         with ConfigurationVersionModel.batch_write() as batch:
             for seq in range(2, N_VERSIONS + 1):
                 batch.save(_cv_item(ConfigurationVersion(

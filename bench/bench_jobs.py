@@ -77,7 +77,7 @@ def run() -> dict:
         from chalicelib.domain.ids import new_id
         from chalicelib.domain.jobs import Job, JobStatus, Step, parse_flow
         from chalicelib.storage.models import JobModel, OrganizationModel, WorkspaceModel
-        from chalicelib.storage.repositories import _job_item
+        from chalicelib.storage.jobs import item_of as _job_item
         http.post("/api/v2/organizations", json={"data": {"attributes": {"name": "bench-jobs", "email": "b@b.b"}}})
         ws = http.post("/api/v2/organizations/bench-jobs/workspaces",
                        json={"data": {"attributes": {"name": "many-jobs"}}}).json()["data"]["id"]

@@ -78,7 +78,7 @@ class PeakSampler:
 # -- bare terraform --------------------------------------------------------------------------------
 
 def bare(files: dict[str, str], apply: bool) -> tuple[float, int]:
-    from chalicelib.workers import terraform
+    from chalicelib.runner import terraform
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         for name, text in files.items():
@@ -164,7 +164,7 @@ def run() -> dict:
         from chalicelib.domain.ids import new_id
         from chalicelib.domain.runs import Run, RunOptions, RunStatus
         from chalicelib.storage.models import RunModel, WorkspaceModel
-        from chalicelib.storage.repositories import _run_item
+        from chalicelib.storage.runs import item_of as _run_item
         ws = http.post("/api/v2/organizations/bench/workspaces",
                        json={"data": {"attributes": {"name": "many-runs"}}}).json()["data"]["id"]
         with RunModel.batch_write() as batch:

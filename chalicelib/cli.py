@@ -15,14 +15,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("provision", help="create the infra/ resources at AWS_ENDPOINT_URL or in AWS")
     args = parser.parse_args(argv)
     if args.command == "dev":
-        from .local import devstack
+        from .local import devstack  # lazy: each command loads only what it runs
         return devstack.run()
     if args.command == "template":
-        from .local import package
+        from .local import package  # lazy: as above
         print(package.build_template(args.out))
         return 0
     if args.command == "provision":
-        from .local import provision
+        from .local import provision  # lazy: as above
         for logical, physical in provision.provision().items():
             print(f"{logical}\t{physical}")
         return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from ..services import identity
-from ..storage.models import UserModel
 from . import jsonapi, render
 from .routing import route
 
@@ -81,7 +80,7 @@ def create_membership(call, org):
 @route(bp, "/api/v2/organization-memberships/{membership_id}")
 def show_membership(call, membership_id):
     member = identity.get_membership(call.principal, membership_id)
-    return jsonapi.document(render.membership(member, UserModel.get(member.user_id)))
+    return jsonapi.document(render.membership(member, identity.find_user(member.user_id)))
 
 
 @route(bp, "/api/v2/organization-memberships/{membership_id}", ("DELETE",))

@@ -1,13 +1,14 @@
 """JSON:API resource objects. Exact `type`s, `links.self`, dates in ISO-8601 with Z."""
 from __future__ import annotations
 
+import hashlib
+
 from ..domain.configuration_versions import ConfigurationVersion
 
 V2 = "/api/v2"
 
 
 def owners_team_id(org: str) -> str:
-    import hashlib
     return "team-" + hashlib.sha256(org.encode()).hexdigest()[:16]
 
 

@@ -3,15 +3,10 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from ..aws import blobs
-from ..config import settings
 from ..domain.clock import now
-from ..domain.errors import NotFound
 from ..domain.runs import PHASE_FINAL
 from ..services import configuration_versions as cvs
-from ..services import identity, logs, runs, signing
-from ..storage.models import UserModel
-from ..workers.runs import plan_json_key
+from ..services import identity, logs, runs, signing, workspaces
 from . import jsonapi, render
 from .routing import route
 
@@ -32,17 +27,15 @@ def _included(call, run) -> list:
     if "apply" in wanted:
         out.append(render.apply(run, logs.read_url(run.apply.id)))
     if "created_by" in wanted and run.created_by:
-        try:
-            out.append(render.user(UserModel.get(run.created_by)))
-        except UserModel.DoesNotExist:
-            pass
+        user = identity.find_user(run.created_by)
+        if user is not None:
+            out.append(render.user(user))
     if wanted & {"configuration_version", "configuration_version.ingress_attributes"}:
         cv = cvs.get(call.principal, run.cv_id)
         out.append(render.configuration_version(cv))
         if "configuration_version.ingress_attributes" in wanted and cv.ingress:
             out.append(render.ingress_attributes(cv))
     if "workspace" in wanted:
-        from ..services import workspaces
         out.append(render.workspace(workspaces.get(call.principal, run.workspace_id)))
     return out
 
@@ -132,11 +125,8 @@ def show_plan(call, plan_id):
 
 @route(bp, "/api/v2/plans/{plan_id}/json-output")
 def plan_json_output(call, plan_id):
-    run = runs.get_by_phase(call.principal, plan_id, "plan")
-    if blobs.head(plan_json_key(run.id)) is None:
-        raise NotFound(f"plan {plan_id} has no JSON output")
-    return Response(body="", status_code=307, headers={"Location": blobs.presign_get(
-        plan_json_key(run.id), ttl=settings().download_url_ttl)})
+    return Response(body="", status_code=307,
+                    headers={"Location": runs.plan_json_url(call.principal, plan_id)})
 
 
 @route(bp, "/api/v2/applies/{apply_id}")

@@ -56,7 +56,7 @@ def create_task(call):
 
 @route(bp, "/v1/tasks/{task_name}", render_error=cts_error)
 def show_task(call, task_name):
-    return _reply(200, task=tasks._definition(tasks.get(call.principal, task_name)))
+    return _reply(200, task=tasks.get(call.principal, task_name).definition)
 
 
 @route(bp, "/v1/tasks/{task_name}", ("PATCH",), render_error=cts_error)

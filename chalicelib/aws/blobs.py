@@ -1,4 +1,4 @@
-"""The blob bucket (versioned). Configuration archives live at `cv/<id>/config.tar.gz`."""
+"""The blob bucket (versioned); its key layout is storage/keys.py."""
 from __future__ import annotations
 
 from typing import BinaryIO, Iterator
@@ -7,10 +7,6 @@ from botocore.exceptions import ClientError
 
 from ..config import settings
 from .clients import client
-
-
-def cv_key(cv_id: str) -> str:
-    return f"cv/{cv_id}/config.tar.gz"
 
 
 def put(key: str, body: BinaryIO | bytes, *, length: int | None = None,

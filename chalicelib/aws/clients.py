@@ -33,7 +33,7 @@ def _make(service: str) -> Any:
         s3={"addressing_style": "path"} if _custom_endpoint() else None,
     )
     if os.environ.get("LOCALSTACK_HOST") and not os.environ.get("AWS_ENDPOINT_URL"):
-        import localstack_client.session  # only when the user points at LocalStack this way
+        import localstack_client.session  # lazy: only when the user points at LocalStack this way
 
         return localstack_client.session.Session(region_name=settings().region).client(
             service, config=cfg)
@@ -60,7 +60,7 @@ def reset() -> None:
 def apply_localstack_host() -> None:
     """pynamodb honours AWS_ENDPOINT_URL(_DYNAMODB) but not LOCALSTACK_HOST: translate it."""
     if os.environ.get("LOCALSTACK_HOST") and not os.environ.get("AWS_ENDPOINT_URL"):
-        import localstack_client.config
+        import localstack_client.config  # lazy: only with LOCALSTACK_HOST
 
         os.environ.setdefault("AWS_ENDPOINT_URL_DYNAMODB",
                               localstack_client.config.get_service_endpoint("dynamodb"))

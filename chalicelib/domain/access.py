@@ -37,7 +37,3 @@ class Principal:
     def require_user(self, action: str) -> None:
         if self.kind != KIND_USER:
             raise Forbidden(f"only user tokens can {action}")
-
-    def require_site_admin(self, action: str) -> None:
-        if not self.site_admin:
-            raise Forbidden(f"only site administrators can {action}")

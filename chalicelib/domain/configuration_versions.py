@@ -1,8 +1,8 @@
 """Configuration versions: the statuses of the HCP Terraform reference and the moves between them.
 
-Every move goes through `ConfigurationVersion._move`, which refuses anything not in
-`TRANSITIONS`; the repository then writes the new status on the condition that the stored
-status is still `from_status` of the returned `Transition`.
+Every move goes through `LIFECYCLE` (domain/lifecycle.py), which refuses anything not in
+`TRANSITIONS`; storage then writes the entity on the condition that the stored status is still
+`from_status` of the returned `Transition` and the version is the one read.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .errors import BadRequest, Conflict
+from .lifecycle import Lifecycle, Transition, WorkspaceItem
 
 
 class CVStatus(str, Enum):
@@ -35,6 +36,7 @@ TRANSITIONS: dict[CVStatus, frozenset[CVStatus]] = {
     CVStatus.ERRORED: frozenset(),
     CVStatus.BACKING_DATA_PERMANENTLY_DELETED: frozenset(),
 }
+LIFECYCLE = Lifecycle("configuration version", TRANSITIONS)
 
 SOURCE_API = "tfe-api"
 # VCS-style versions are fetched by Terraless from a clone URL; `source` names the host kind
@@ -48,23 +50,8 @@ def source_for_clone_url(url: str) -> str:
     return next((source for host, source in VCS_SOURCES.items() if host in lowered), SOURCE_API)
 
 
-@dataclass(frozen=True)
-class Transition:
-    from_status: CVStatus
-    to_status: CVStatus
-
-
-def timestamp_key(status: CVStatus) -> str:
-    return status.value.replace("_", "-") + "-at"
-
-
-@dataclass
-class ConfigurationVersion:
-    id: str
-    workspace_id: str
-    org: str
-    seq: int
-    created_at: str
+@dataclass(kw_only=True)
+class ConfigurationVersion(WorkspaceItem):
     status: CVStatus = CVStatus.PENDING
     source: str = SOURCE_API
     speculative: bool = False
@@ -93,13 +80,12 @@ class ConfigurationVersion:
         return self.status == CVStatus.UPLOADED or (self.is_vcs and self.status == CVStatus.ARCHIVED)
 
     def _move(self, to: CVStatus, at: str) -> Transition:
-        if to not in TRANSITIONS[self.status]:
-            raise Conflict(f"configuration version {self.id} is {self.status.value}; "
-                           f"it cannot become {to.value}")
-        move = Transition(self.status, to)
-        self.status = to
-        self.status_timestamps = {**self.status_timestamps, timestamp_key(to): at}
-        return move
+        return LIFECYCLE.move(self, to, at)
+
+    def count_run(self, delta: int) -> None:
+        """A run using this version started (+1) or ended (-1): archiving and backing-data
+        deletion wait for none to be in progress."""
+        self.active_runs = max(0, self.active_runs + delta)
 
     # -- upload / fetch --------------------------------------------------------------------
     def start_fetching(self, at: str) -> Transition:

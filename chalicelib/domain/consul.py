@@ -3,6 +3,7 @@
 posts and `/v1/health/service/:name` returns)."""
 from __future__ import annotations
 
+import base64
 import re
 
 from .errors import BadRequest
@@ -64,7 +65,6 @@ def validate_kv(entries: object) -> list[dict]:
 
 
 def decode_value(entry: dict) -> str:
-    import base64
     raw = entry.get("Value")
     return base64.b64decode(raw).decode("utf-8", "replace") if raw else ""
 

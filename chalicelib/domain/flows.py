@@ -2,8 +2,8 @@
 flow step, in `step` order, each followed by a Choice that encodes what Terrakube does next.
 
 - worker steps (terraform, customScripts, disableWorkspace) go to the job-steps queue with a
-  task token and a heartbeat; the worker answers {"outcome": "done" | "noChanges" | "failed"
-  | "stop"};
+  task token and a heartbeat; the worker answers {"outcome": <domain/outcomes.Outcome>}: done, noChanges, failed or
+  stop;
 - an approval goes to the job-events queue; the API completes its token on PATCH;
 - a plan without changes ends the flow `noChanges`; a failed step ends it `failed` unless the
   step has `ignoreError` (then the flow moves on); "stop" means the job already ended
@@ -17,18 +17,23 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .jobs import PLAN_STEPS, FlowStep
+from .outcomes import Outcome
+from .tcl import PLAN_STEPS, FlowStep
 
 
 def state_name(index: int, step: FlowStep) -> str:
     return f"Step{index:03d}_{step.type}"
 
 
-def _ended(event: str, steps_queue: str, events_queue: str, outcome: str) -> dict:
+def _flow_ended(events_queue: str, outcome: Outcome) -> dict:
     return {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
             "Parameters": {"QueueUrl": events_queue, "MessageBody": {
-                "job_id.$": "$.job_id", "event": event, "outcome": outcome}},
+                "job_id.$": "$.job_id", "event": "flow_ended", "outcome": outcome.value}},
             "ResultPath": None, "Next": "Done"}
+
+
+def _when(outcome: Outcome, target: str) -> dict:
+    return {"Variable": "$.last.outcome", "StringEquals": outcome.value, "Next": target}
 
 
 def compile_flow(steps: list[FlowStep], *, steps_queue: str, events_queue: str) -> dict:
@@ -54,17 +59,15 @@ def compile_flow(steps: list[FlowStep], *, steps_queue: str, events_queue: str) 
                                 "Next": "ReportFailure"}],
                      "Next": check})
         states[names[i]] = task
-        choices = [{"Variable": "$.last.outcome", "StringEquals": "stop", "Next": "Done"}]
+        choices = [_when(Outcome.STOP, "Done")]
         if step.type in PLAN_STEPS:
-            choices.append({"Variable": "$.last.outcome", "StringEquals": "noChanges",
-                            "Next": "NoChanges"})
+            choices.append(_when(Outcome.NO_CHANGES, "NoChanges"))
         if not step.ignore_error:
-            choices.append({"Variable": "$.last.outcome", "StringEquals": "failed",
-                            "Next": "StepFailed"})
+            choices.append(_when(Outcome.FAILED, "StepFailed"))
         states[check] = {"Type": "Choice", "Choices": choices, "Default": following}
-    states["Completed"] = _ended("flow_ended", steps_queue, events_queue, "completed")
-    states["NoChanges"] = _ended("flow_ended", steps_queue, events_queue, "noChanges")
-    states["StepFailed"] = _ended("flow_ended", steps_queue, events_queue, "failed")
+    states["Completed"] = _flow_ended(events_queue, Outcome.COMPLETED)
+    states["NoChanges"] = _flow_ended(events_queue, Outcome.NO_CHANGES)
+    states["StepFailed"] = _flow_ended(events_queue, Outcome.FAILED)
     states["ReportFailure"] = {
         "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
         "Parameters": {"QueueUrl": events_queue, "MessageBody": {

@@ -9,8 +9,3 @@ _ALPHABET = string.ascii_letters + string.digits
 
 def new_id(prefix: str, length: int = 16) -> str:
     return f"{prefix}-" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
-
-
-def has_prefix(value: str, prefix: str) -> bool:
-    rest = value[len(prefix) + 1:] if value.startswith(prefix + "-") else ""
-    return bool(rest) and all(c in _ALPHABET for c in rest)

@@ -1,19 +1,20 @@
-"""Terrakube jobs: TCL flow templates, the job and step status sets, and the moves between them.
+"""Terrakube jobs: the job and step status sets, and the moves between them (TCL parsing is in
+domain/tcl.py).
 
 A job is one flow run against a workspace. The API, the step workers and the Step Functions
-event handler change a job only through the methods here; the repository writes each change
-conditionally (version attribute), so a late worker cannot overwrite a cancel or a rejection.
+event handler change a job only through the methods here, which move its status through
+`LIFECYCLE`; storage writes each change on the status read and the version read, so a late
+worker cannot overwrite a cancel or a rejection.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from enum import Enum
 
-import yaml
-
-from .errors import BadRequest, Conflict, Unprocessable
+from .errors import Conflict
+from .lifecycle import Lifecycle, WorkspaceItem
+from .tcl import (PLAN_STEPS, TERRAFORM_STEPS, Command, FlowStep, command_tcl,  # noqa: F401
+                  parse_flow, parse_tcl)
 
 
 class JobStatus(str, Enum):
@@ -32,9 +33,19 @@ class JobStatus(str, Enum):
 
 
 J = JobStatus
-JOB_FINAL = frozenset({J.COMPLETED, J.NO_CHANGES, J.NOT_EXECUTED, J.REJECTED, J.CANCELLED, J.FAILED})
-# A job holds its workspace from `queue` until it ends.
-JOB_ACTIVE = frozenset(set(JobStatus) - JOB_FINAL - {J.PENDING})
+_ENDINGS = frozenset({J.COMPLETED, J.NO_CHANGES, J.FAILED, J.CANCELLED})
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    J.PENDING: frozenset({J.QUEUE, J.CANCELLED, J.FAILED}),
+    # running -> running: the next worker step of the flow starts
+    J.QUEUE: frozenset({J.RUNNING, J.WAITING_APPROVAL}) | _ENDINGS,
+    J.RUNNING: frozenset({J.RUNNING, J.WAITING_APPROVAL}) | _ENDINGS,
+    J.WAITING_APPROVAL: frozenset({J.APPROVED, J.REJECTED, J.CANCELLED, J.FAILED}),
+    J.APPROVED: frozenset({J.RUNNING, J.WAITING_APPROVAL}) | _ENDINGS,
+    **{final: frozenset() for final in (J.COMPLETED, J.NO_CHANGES, J.NOT_EXECUTED, J.REJECTED,
+                                        J.CANCELLED, J.FAILED)},
+}
+LIFECYCLE = Lifecycle("job", TRANSITIONS)
+JOB_FINAL = LIFECYCLE.final
 
 
 class StepStatus(str, Enum):
@@ -50,162 +61,6 @@ class StepStatus(str, Enum):
 
 STEP_FINAL = frozenset(set(StepStatus) - {StepStatus.PENDING, StepStatus.RUNNING,
                                           StepStatus.WAITING_APPROVAL})
-
-TERRAFORM_STEPS = frozenset({"terraformPlan", "terraformApply", "terraformPlanDestroy",
-                             "terraformDestroy"})
-PLAN_STEPS = frozenset({"terraformPlan", "terraformPlanDestroy"})
-WORKER_STEPS = TERRAFORM_STEPS | {"customScripts", "disableWorkspace"}
-STEP_TYPES = WORKER_STEPS | {"approval"}
-# Terrakube's command runtimes; GROOVY needs a JVM, which Terraless's workers do not carry.
-RUNTIMES = frozenset({"BASH"})
-
-
-# -- TCL ------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Command:
-    script: str
-    priority: int = 100
-    before: bool = False
-    after: bool = False
-    runtime: str = "BASH"
-
-    def to_dict(self) -> dict:
-        return {"runtime": self.runtime, "priority": self.priority, "before": self.before,
-                "after": self.after, "script": self.script}
-
-
-@dataclass(frozen=True)
-class FlowStep:
-    number: int
-    type: str
-    name: str
-    commands: tuple[Command, ...] = ()
-    ignore_error: bool = False
-    team: str | None = None
-    env: tuple[tuple[str, str], ...] = ()       # inputsEnv
-
-    def commands_when(self, when: str) -> list[Command]:
-        """Terrakube runs `before: true` commands ahead of terraform and `after: true` ones
-        after it; on a customScripts step every command runs, in priority order."""
-        chosen = [c for c in self.commands
-                  if self.type not in TERRAFORM_STEPS or getattr(c, when)]
-        return sorted(chosen, key=lambda c: c.priority)
-
-
-def _fail(reason: str) -> Unprocessable:
-    return Unprocessable(f"invalid TCL: {reason}", pointer="/data/attributes/tcl")
-
-
-def decode_tcl(tcl_b64: str) -> str:
-    if not isinstance(tcl_b64, str) or not tcl_b64.strip():
-        raise Unprocessable("tcl must be a non-empty base64 string", pointer="/data/attributes/tcl")
-    try:
-        raw = base64.b64decode(tcl_b64.strip(), validate=True)
-        return raw.decode("utf-8")
-    except (binascii.Error, ValueError):
-        raise BadRequest("tcl is not valid base64 (or not UTF-8 once decoded)",
-                         pointer="/data/attributes/tcl") from None
-
-
-def _bool(entry: dict, key: str, where: str) -> bool:
-    value = entry.get(key, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise _fail(f"{where}: {key} must be true or false")
-    return value
-
-
-def _command(entry, where: str) -> Command:
-    if not isinstance(entry, dict):
-        raise _fail(f"{where} must be a mapping")
-    runtime = str(entry.get("runtime") or "BASH").upper()
-    if runtime not in RUNTIMES:
-        raise _fail(f"{where}: runtime {runtime} is not supported (supported: BASH)")
-    script = entry.get("script")
-    if not isinstance(script, str) or not script.strip():
-        raise _fail(f"{where}: script is required")
-    priority = entry.get("priority", 100)
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise _fail(f"{where}: priority must be a number")
-    return Command(script=script, priority=priority, before=_bool(entry, "before", where),
-                   after=_bool(entry, "after", where), runtime=runtime)
-
-
-def _step(entry, index: int) -> FlowStep:
-    where = f"flow[{index}]"
-    if not isinstance(entry, dict):
-        raise _fail(f"{where} must be a mapping")
-    kind = entry.get("type")
-    if kind not in STEP_TYPES:
-        raise _fail(f"{where}: type {kind!r} is not one of {', '.join(sorted(STEP_TYPES))}")
-    number = entry.get("step")
-    if not isinstance(number, int) or isinstance(number, bool) or number < 0:
-        raise _fail(f"{where}: step must be a non-negative number (the step order)")
-    name = entry.get("name", kind)
-    if not isinstance(name, str) or not name.strip():
-        raise _fail(f"{where}: name must be a string")
-    commands = entry.get("commands") or []
-    if not isinstance(commands, list):
-        raise _fail(f"{where}: commands must be a list")
-    env = entry.get("inputsEnv") or {}
-    if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
-        raise _fail(f"{where}: inputsEnv must be a mapping of names to values")
-    team = entry.get("team")
-    if team is not None and not isinstance(team, str):
-        raise _fail(f"{where}: team must be a string")
-    if kind == "customScripts" and not commands:
-        raise _fail(f"{where}: a customScripts step needs commands")
-    return FlowStep(number=number, type=kind, name=name.strip(),
-                    commands=tuple(_command(c, f"{where}.commands[{i}]") for i, c in enumerate(commands)),
-                    ignore_error=_bool(entry, "ignoreError", where), team=team,
-                    env=tuple((k, "" if v is None else str(v)) for k, v in env.items()))
-
-
-def parse_flow(tcl_text: str) -> list[FlowStep]:
-    """The flow's steps in `step` order. Any defect is a 422 that says where."""
-    try:
-        document = yaml.safe_load(tcl_text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise _fail(f"not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
-    if not isinstance(document, dict) or "flow" not in document:
-        raise _fail("the template must be a mapping with a flow: list")
-    flow = document["flow"]
-    if not isinstance(flow, list) or not flow:
-        raise _fail("flow must be a non-empty list of steps")
-    steps = [_step(entry, i) for i, entry in enumerate(flow)]
-    numbers = [s.number for s in steps]
-    duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
-    if duplicates:
-        raise _fail(f"step numbers must be unique (repeated: {', '.join(map(str, duplicates))})")
-    return sorted(steps, key=lambda s: s.number)
-
-
-def parse_tcl(tcl_b64: str) -> list[FlowStep]:
-    return parse_flow(decode_tcl(tcl_b64))
-
-
-# A job created with Terrakube's `command` and no template runs these flows.
-COMMAND_FLOWS = {
-    "plan": "flow:\n  - {type: terraformPlan, name: Plan, step: 100}\n",
-    "apply": "flow:\n  - {type: terraformPlan, name: Plan, step: 100}\n"
-             "  - {type: terraformApply, name: Apply, step: 200}\n",
-    "destroy": "flow:\n  - {type: terraformPlanDestroy, name: Plan destroy, step: 100}\n"
-               "  - {type: terraformApply, name: Apply, step: 200}\n",
-}
-
-
-def command_tcl(command: str) -> str:
-    if command not in COMMAND_FLOWS:
-        raise Unprocessable(f"command must be one of {', '.join(COMMAND_FLOWS)}",
-                            pointer="/data/attributes/command")
-    return base64.b64encode(COMMAND_FLOWS[command].encode()).decode()
-
-
-# -- jobs -----------------------------------------------------------------------------------------
 
 @dataclass
 class Step:
@@ -252,14 +107,9 @@ class Step:
                    commands=[c.to_dict() for c in flow_step.commands], env=dict(flow_step.env))
 
 
-@dataclass
-class Job:
-    id: str
-    workspace_id: str
-    org: str
+@dataclass(kw_only=True)
+class Job(WorkspaceItem):
     cv_id: str
-    seq: int
-    created_at: str
     steps: list[Step]
     org_seq: int = 0                # its number among the organization's jobs
     status: JobStatus = JobStatus.PENDING
@@ -274,7 +124,6 @@ class Job:
     comments: str | None = None
     via: str = "api"
     delete_requested: bool = False  # DELETE while a step ran: removed once it has ended
-    version: int | None = None      # the stored item's version (conditional saves)
 
     @property
     def is_final(self) -> bool:
@@ -293,9 +142,6 @@ class Job:
     def _refuse(self, action: str) -> Conflict:
         return Conflict(f"job {self.id} is {self.status.value}: cannot {action}")
 
-    def _touch(self, at: str) -> None:
-        self.updated_at = at
-
     def step(self, index: int) -> Step:
         if not 0 <= index < len(self.steps):
             raise Conflict(f"job {self.id} has no step {index}")
@@ -303,11 +149,13 @@ class Job:
 
     # -- the queue
 
+    def _move(self, to: JobStatus, at: str):
+        move = LIFECYCLE.move(self, to, at)
+        self.updated_at = at
+        return move
+
     def queue(self, at: str) -> None:
-        if self.status != J.PENDING:
-            raise self._refuse("be queued")
-        self.status = J.QUEUE
-        self._touch(at)
+        self._move(J.QUEUE, at)
 
     # -- steps run by workers
 
@@ -315,13 +163,12 @@ class Job:
         """A worker claims a step. Only a pending step of a job that is queued, running or
         just approved can start: a duplicate delivery finds it claimed."""
         step = self.step(index)
-        if self.status not in (J.QUEUE, J.RUNNING, J.APPROVED) or self.cancel_requested_at:
+        if self.cancel_requested_at:
             raise self._refuse(f"start step {step.number}")
         if step.status != StepStatus.PENDING:
             raise Conflict(f"step {step.number} of job {self.id} is {step.status.value}")
+        self._move(J.RUNNING, at)
         step.status, step.started_at, step.worker = StepStatus.RUNNING, at, worker
-        self.status = J.RUNNING
-        self._touch(at)
         return step
 
     def finish_step(self, index: int, at: str, status: StepStatus, *, error: str | None = None,
@@ -336,7 +183,7 @@ class Job:
         step.status, step.finished_at, step.error = status, at, error
         if has_changes is not None and step.type in PLAN_STEPS:
             self.has_changes = has_changes
-        self._touch(at)
+        self.updated_at = at
         if self.cancel_requested_at:
             self._end(J.CANCELLED, at)
         return step
@@ -354,11 +201,11 @@ class Job:
         step = self.step(index)
         if step.type != "approval":
             raise Conflict(f"step {step.number} of job {self.id} is not an approval")
-        if self.status not in (J.QUEUE, J.RUNNING, J.APPROVED) or step.status != StepStatus.PENDING:
+        if step.status != StepStatus.PENDING:
             raise self._refuse("wait for an approval")
+        self._move(J.WAITING_APPROVAL, at)
         step.status, step.started_at = StepStatus.WAITING_APPROVAL, at
-        self.status, self.approval_token, self.approval_step = J.WAITING_APPROVAL, token, index
-        self._touch(at)
+        self.approval_token, self.approval_step = token, index
 
     def _approval_step(self, action: str) -> Step:
         if self.status != J.WAITING_APPROVAL or self.approval_step is None:
@@ -369,8 +216,8 @@ class Job:
         step = self._approval_step("be approved")
         step.status, step.finished_at, step.approved_by = StepStatus.COMPLETED, at, by
         token = self.approval_token
-        self.status, self.approval_token, self.approval_step = J.APPROVED, None, None
-        self._touch(at)
+        self._move(J.APPROVED, at)
+        self.approval_token, self.approval_step = None, None
         return token or ""
 
     def reject(self, at: str, by: str | None) -> str:
@@ -391,7 +238,7 @@ class Job:
             if self.cancel_requested_at:
                 raise Conflict(f"job {self.id} is already being cancelled")
             self.cancel_requested_at = at
-            self._touch(at)
+            self.updated_at = at
             return False
         for step in self.steps:
             if step.status == StepStatus.WAITING_APPROVAL:
@@ -413,12 +260,10 @@ class Job:
         self._end(outcome, at)
 
     def _end(self, outcome: JobStatus, at: str) -> None:
-        if self.is_final:
-            raise self._refuse(f"end as {outcome.value}")
+        self._move(outcome, at)
         for step in self.steps:
             if step.status == StepStatus.PENDING:
                 step.status = StepStatus.NOT_EXECUTED
             elif step.status == StepStatus.RUNNING:       # a step lost with its worker
                 step.status, step.finished_at = StepStatus.FAILED, at
-        self.status, self.approval_token = outcome, None
-        self._touch(at)
+        self.approval_token = None

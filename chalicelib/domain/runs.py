@@ -1,7 +1,8 @@
 """Runs: the HCP Terraform status set, the moves between them, and the actions each status
 allows. The API, the workers and the Step Functions event handler all change a run only through
-the methods here; the repository writes each move on the condition that the stored status is
-still the move's `from_status`."""
+the methods here, which move it through `LIFECYCLE` (domain/lifecycle.py); storage writes each
+move on the condition that the stored status is still the move's `from_status` and the version
+is the one read."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 from .errors import Conflict, Unprocessable
+from .lifecycle import Lifecycle, Transition, WorkspaceItem, timestamp_key
+from .outcomes import Outcome
 
 
 class RunStatus(str, Enum):
@@ -45,9 +48,8 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     S.CANCELED: frozenset(),
     S.FORCE_CANCELED: frozenset(),
 }
-FINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
-# Statuses in which a non-speculative run holds its workspace.
-ACTIVE = frozenset(set(RunStatus) - FINAL - {S.PENDING})
+LIFECYCLE = Lifecycle("run", TRANSITIONS)
+FINAL = LIFECYCLE.final
 CANCELABLE = frozenset({S.PENDING, S.PLAN_QUEUED, S.PLANNING, S.CONFIRMED, S.APPLY_QUEUED,
                         S.APPLYING})
 # A worker holds the run in these: cancel asks it to interrupt terraform.
@@ -70,16 +72,6 @@ PHASE_FINAL = frozenset({PhaseStatus.FINISHED, PhaseStatus.ERRORED, PhaseStatus.
                          PhaseStatus.UNREACHABLE})
 
 
-def timestamp_key(status: str) -> str:
-    return status.replace("_", "-") + "-at"
-
-
-@dataclass(frozen=True)
-class Transition:
-    from_status: RunStatus
-    to_status: RunStatus
-
-
 @dataclass
 class Phase:
     """A run's plan or apply."""
@@ -94,7 +86,7 @@ class Phase:
 
     def move(self, status: PhaseStatus, at: str) -> None:
         self.status = status
-        self.status_timestamps = {**self.status_timestamps, timestamp_key(status.value): at}
+        self.status_timestamps = {**self.status_timestamps, timestamp_key(status): at}
 
 
 @dataclass
@@ -128,14 +120,9 @@ class RunOptions:
         return self
 
 
-@dataclass
-class Run:
-    id: str
-    workspace_id: str
-    org: str
+@dataclass(kw_only=True)
+class Run(WorkspaceItem):
     cv_id: str
-    seq: int
-    created_at: str
     options: RunOptions
     speculative: bool = False
     source: str = "tfe-api"
@@ -153,7 +140,6 @@ class Run:
     comments: list[dict] = field(default_factory=list)
     worker: str | None = None              # which worker process holds the current phase
     state_version_id: str | None = None    # the state version its apply produced
-    version: int | None = None             # optimistic lock of the stored item
 
     def __post_init__(self) -> None:
         suffix = self.id.split("-", 1)[1]
@@ -185,12 +171,7 @@ class Run:
 
     # -- moves -----------------------------------------------------------------------------
     def _move(self, to: RunStatus, at: str) -> Transition:
-        if to not in TRANSITIONS[self.status]:
-            raise Conflict(f"run {self.id} is {self.status.value}; it cannot become {to.value}")
-        move = Transition(self.status, to)
-        self.status = to
-        self.status_timestamps = {**self.status_timestamps, timestamp_key(to.value): at}
-        return move
+        return LIFECYCLE.move(self, to, at)
 
     def queue_plan(self, at: str) -> Transition:
         move = self._move(S.PLAN_QUEUED, at)
@@ -203,31 +184,28 @@ class Run:
         return move
 
     def finish_plan(self, at: str, *, has_changes: bool, additions: int, changes: int,
-                    destructions: int) -> tuple[Transition, str]:
-        """Returns the move and what the state machine does next:
-        finished | auto_apply | await_confirmation."""
+                    destructions: int) -> tuple[Transition, Outcome]:
+        """Returns the move and what the state machine does next."""
         self.plan.has_changes = self.has_changes = has_changes
         self.plan.additions, self.plan.changes, self.plan.destructions = additions, changes, destructions
         self.plan.move(PhaseStatus.FINISHED, at)
         if not has_changes or self.options.plan_only or self.speculative:
             self.apply.move(PhaseStatus.UNREACHABLE, at)
-            return self._move(S.PLANNED_AND_FINISHED, at), "finished"
-        move = self._move(S.PLANNED, at)
+            return self._move(S.PLANNED_AND_FINISHED, at), Outcome.FINISHED
         if self.options.auto_apply:
-            # auto-apply: planned is recorded, then the apply is queued at once
-            move = Transition(S.PLANNING, self._move(S.APPLY_QUEUED, at).to_status)
+            # auto-apply: planned is recorded, then the apply is queued at once (one write)
+            move = LIFECYCLE.chain(self, at, S.PLANNED, S.APPLY_QUEUED)
             self.apply.move(PhaseStatus.QUEUED, at)
-            return move, "auto_apply"
-        return move, "await_confirmation"
+            return move, Outcome.AUTO_APPLY
+        return self._move(S.PLANNED, at), Outcome.AWAIT_CONFIRMATION
 
     def confirm(self, at: str, comment: str | None, by: str | None) -> Transition:
+        """The apply action: confirmed and apply_queued in one move, so one conditional write
+        (a crash cannot leave the run confirmed with no apply queued)."""
         if self.status != S.PLANNED:
             raise Conflict(f"run {self.id} is {self.status.value}, not waiting for confirmation")
         self._comment(comment, by, at)
-        return self._move(S.CONFIRMED, at)
-
-    def queue_apply(self, at: str) -> Transition:
-        move = self._move(S.APPLY_QUEUED, at)
+        move = LIFECYCLE.chain(self, at, S.CONFIRMED, S.APPLY_QUEUED)
         self.apply.move(PhaseStatus.QUEUED, at)
         return move
 

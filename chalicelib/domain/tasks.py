@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 
 from .errors import BadRequest
 
@@ -29,7 +30,7 @@ def duration_seconds(text: str, field: str) -> int:
 
 def cron_is_valid(expression: str) -> bool:
     """5 fields, or 6-7 with seconds first (and an optional year), as CTS's cronexpr accepts."""
-    from croniter import croniter
+    from croniter import croniter  # lazy: only schedule conditions need cron
     fields = expression.split()
     if len(fields) == 7:
         fields = fields[:6]
@@ -102,7 +103,7 @@ def normalize(task: object) -> dict:
 
 def next_cron_time(expression: str, after):
     """The first time after `after` (an aware datetime) that the cron expression matches."""
-    from croniter import croniter
+    from croniter import croniter  # lazy: only schedule conditions need cron
     fields = expression.split()
     if len(fields) == 7:
         fields = fields[:6]
@@ -122,3 +123,34 @@ def health(recent_successes: list[bool]) -> str:
     if recent_successes[0]:
         return "successful"
     return "critical" if not all(recent_successes[1:]) else "errored"
+
+
+@dataclass
+class Task:
+    """A CTS task: its definition (as CTS renders it) and the workspace its runs use."""
+    org: str
+    name: str
+    definition: dict
+    workspace_id: str
+    created_at: str
+    deleting: bool = False
+    next_run_at: str | None = None        # schedule condition: the next cron time
+    buffer_first_at: float | None = None  # buffer period: first and last event (epoch s)
+    buffer_last_at: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return not self.deleting and self.definition.get("enabled", True)
+
+
+@dataclass
+class TaskEvent:
+    """One run of a task (CTS's event)."""
+    id: str
+    task_key: str
+    success: bool
+    start_time: str
+    end_time: str
+    run_id: str
+    task: dict
+    error: str | None = None

@@ -1,7 +1,8 @@
-"""Workspace rules: names, settings, and the lock (a workspace is locked by one holder)."""
+"""Workspaces: the entity, its names and settings, and the lock (held by one holder)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from .errors import Conflict, Unprocessable
 
@@ -63,3 +64,38 @@ def check_unlock(locked: bool, locked_by: str | None, caller: str, *, force: boo
         raise Conflict("workspace is already unlocked")
     if not force and locked_by != caller:
         raise Conflict("workspace is locked by someone else; use force-unlock")
+
+
+@dataclass
+class Workspace:
+    """A workspace, and the counters and slots its lists and queue use: `*_seq` count its
+    configuration versions, runs and jobs (page N is a seq range); `current_run_id` is the run
+    or Terrakube job (job-...) holding it; runs and jobs share one queue."""
+    id: str
+    org: str
+    name: str
+    created_at: str
+    updated_at: str
+    description: str | None = None
+    auto_apply: bool = False
+    terraform_version: str = "latest"
+    working_directory: str | None = None
+    execution_mode: str = "remote"
+    speculative_enabled: bool = True
+    queue_all_runs: bool = False
+    allow_destroy_plan: bool = True
+    file_triggers_enabled: bool = True
+    trigger_prefixes: list[str] = field(default_factory=list)
+    tag_names: list[str] = field(default_factory=list)
+    locked: bool = False
+    locked_by: str | None = None
+    lock_reason: str | None = None
+    cv_seq: int = 0
+    current_cv_id: str | None = None
+    current_cv_seq: int = 0
+    run_seq: int = 0
+    job_seq: int = 0
+    current_run_id: str | None = None
+    latest_run_id: str | None = None
+    current_sv_id: str | None = None
+    current_sv_serial: int | None = None

@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,8 +22,6 @@ log = logging.getLogger("terraless.dev")
 
 
 def _free_port_check(port: int) -> None:
-    import socket
-
     with socket.socket() as sock:
         if sock.connect_ex(("127.0.0.1", port)) == 0:
             raise SystemExit(f"port {port} is already in use (set another with the env var)")
@@ -118,12 +117,12 @@ def run() -> int:
 
 
 def _serve(home: Path, port: int, stop: threading.Event) -> int:
-    # Imported only now: settings and clients must see the emulator's environment.
+    # lazy: imported only now, settings and clients must see the emulator's environment
     from ..aws import clients
-    from ..config import reset, settings
-    from ..services import identity
-    from . import dispatch, provision
-    from .server import HTTPServer
+    from ..config import reset, settings  # lazy: as above
+    from ..services import identity  # lazy: as above
+    from . import dispatch, provision  # lazy: as above
+    from .server import HTTPServer  # lazy: as above
 
     reset()
     clients.reset()
@@ -136,10 +135,10 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
     admin_token = _secret_file(home / "admin-token", os.environ.get("TERRALESS_BOOTSTRAP_TOKEN"))
     identity.ensure_site_admin(admin_token)
 
-    import app as app_module  # noqa: PLC0415 - the Chalice app, after the environment is set
+    import app as app_module  # noqa: PLC0415 # lazy: the Chalice app, after the environment is set
 
     # The same API over HTTPS: the terraform CLI does service discovery over HTTPS only.
-    from .tls import ensure_certificate, server_context
+    from .tls import ensure_certificate, server_context  # lazy: as above
     tls_port = int(os.environ.get("TERRALESS_TLS_PORT", "8443"))
     cert, key = ensure_certificate(home / "tls")
     cli_rc = write_cli_config(home, f"localhost:{tls_port}", admin_token)
@@ -151,7 +150,7 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
     (home / "dev.json").write_text(json.dumps(info, indent=2) + "\n")
     dispatcher = dispatch.Dispatcher(dispatch.subscriptions(app_module.app, app_module))
     dispatcher.start()
-    from . import schedule
+    from . import schedule  # lazy: as above
     scheduler = schedule.Scheduler(schedule.jobs(app_module.app, app_module))
     scheduler.start()
     tls_server = HTTPServer(app_module.app, "127.0.0.1", tls_port, server_context(cert, key))
@@ -184,7 +183,7 @@ def write_cli_config(home: Path, hostname: str, token: str) -> Path:
     """A terraform CLI configuration for this stack: the site-admin token for the HTTPS
     hostname, and the provider mirror the workers use (so `terraform init` of a remote-backend
     configuration needs no network for the shipped providers)."""
-    from ..workers import terraform
+    from ..runner import terraform  # lazy: the CLI command needs no terraform until now
 
     path = home / "terraform.rc"
     path.write_text(f'credentials "{hostname}" {{\n  token = "{token}"\n}}\n\n'

@@ -153,8 +153,9 @@ def _worker_main(conn) -> None:
     """A warm 'Lambda container': imports the app once, then runs invocations sent to it."""
     logging.basicConfig(level=os.environ.get("TERRALESS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s worker[%(process)d] %(name)s %(levelname)s %(message)s")
+    # lazy: a worker process imports the app once it has the stack's environment
     import app as app_module
-    from ..workers.runs import warm
+    from ..workers.runs import warm  # lazy: as above
     warm()
     conn.send(("ready", os.getpid()))
     while True:

@@ -57,7 +57,7 @@ def build_template(out: str) -> str:
         if produced.exists():
             template = json.loads(produced.read_text())
         else:  # chalice writes YAML when the merged template is YAML
-            import yaml
+            import yaml  # lazy: only `terraless template` reads YAML here
             template = yaml.safe_load((work / "out" / "sam.yaml").read_text())
     out_path.write_text(json.dumps(_overlay(template), indent=2) + "\n")
     return str(out_path)

@@ -13,10 +13,11 @@ def ensure_certificate(directory: Path) -> tuple[Path, Path]:
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
+    # lazy: cryptography is needed only when the dev stack makes its certificate
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives import hashes, serialization  # lazy: as above
+    from cryptography.hazmat.primitives.asymmetric import ec  # lazy: as above
+    from cryptography.x509.oid import NameOID  # lazy: as above
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "terraless dev stack")])

@@ -15,9 +15,10 @@ from ..domain.configuration_versions import (SOURCE_API, ConfigurationVersion, C
                                              source_for_clone_url)
 from ..domain.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unprocessable, flag
 from ..domain.ids import new_id
-from ..storage import repositories as repo
-from ..storage.models import WorkspaceModel
-from . import hooks, signing, vcs, workspaces
+from ..storage import base, keys
+from ..storage import configuration_versions as store
+from ..storage import workspaces as workspace_store
+from . import hooks, identity, signing, vcs, workspaces
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def _ingress(attrs: dict) -> dict | None:
 def upload_url(cv_id: str) -> str:
     s = settings()
     if s.upload_mode == "presigned":
-        return blobs.presign_put(blobs.cv_key(cv_id), ttl=s.upload_url_ttl)
+        return blobs.presign_put(keys.cv_archive(cv_id), ttl=s.upload_url_ttl)
     return f"{s.public_url}/_archivist/v1/object/{signing.sign(UPLOAD_PURPOSE, cv_id, s.upload_url_ttl)}"
 
 
@@ -68,7 +69,7 @@ def create(principal: Principal, workspace_id: str, attrs: dict) -> tuple[Config
             speculative=speculative, provisional=provisional, auto_queue_runs=auto_queue,
             ingress=ingress, vcs=fetch, status_timestamps={"pending-at": stamp})
 
-    cv = repo.insert_cv(ws, build)
+    cv = store.insert(ws, build)
     if fetch:
         request_fetch(cv)
         return cv, None
@@ -78,14 +79,14 @@ def create(principal: Principal, workspace_id: str, attrs: dict) -> tuple[Config
 def request_fetch(cv: ConfigurationVersion) -> None:
     """pending|archived -> fetching, then a worker clones the repository."""
     move = cv.start_fetching(now_iso())
-    repo.save_cv_transition(cv, move)
+    store.save(cv, move)
     queues.send("fetches", {"cv_id": cv.id})
 
 
 def fetch_from_vcs(cv_id: str) -> CVStatus | None:
     """Worker side of `request_fetch`. Idempotent: only a version still fetching is worked on;
     the archive lands in S3 and the upload event finishes the version as for any upload."""
-    cv = repo.find_cv(cv_id)
+    cv = store.find(cv_id)
     if cv is None or cv.status != CVStatus.FETCHING:
         return cv.status if cv else None
     ingress = cv.ingress or {}
@@ -98,14 +99,14 @@ def fetch_from_vcs(cv_id: str) -> CVStatus | None:
     if ingress.get("commit-sha") != sha:
         # record what was checked out; the status stays fetching (same-status write)
         cv.ingress = {**ingress, "commit-sha": sha}
-        repo.save_cv_fields(cv, expected=CVStatus.FETCHING)
-    blobs.put(blobs.cv_key(cv.id), archive_bytes, length=len(archive_bytes),
+        store.save(cv)
+    blobs.put(keys.cv_archive(cv.id), archive_bytes, length=len(archive_bytes),
               content_type="application/x-tar")
     return cv.status
 
 
 def get(principal: Principal, cv_id: str) -> ConfigurationVersion:
-    cv = repo.find_cv(cv_id)
+    cv = store.find(cv_id)
     if cv is None or not principal.can_see_org(cv.org):
         raise NotFound(f"configuration version {cv_id} not found")
     return cv
@@ -113,15 +114,29 @@ def get(principal: Principal, cv_id: str) -> ConfigurationVersion:
 
 def list_page(principal: Principal, workspace_id: str, page: int, size: int):
     ws = workspaces.get(principal, workspace_id)
-    total = int(ws.cv_seq or 0)
-    return repo.cv_page(ws.id, total, page, size), total
+    return store.page(ws.id, ws.cv_seq, page, size), ws.cv_seq
 
 
 def is_current(cv: ConfigurationVersion) -> bool:
+    ws = workspace_store.find(cv.workspace_id)
+    return ws is not None and ws.current_cv_id == cv.id
+
+
+def mutate(cv_id: str, change, *, attempts: int = 8):
+    """Load, apply a domain change, save on the status and version read; a concurrent write
+    means reload and decide again."""
+    return base.retry_change(
+        f"configuration version {cv_id}", lambda: store.find(cv_id),
+        lambda cv, result: store.save(cv, result if hasattr(result, "from_status") else None),
+        change, attempts=attempts)
+
+
+def count_run(cv_id: str, delta: int) -> None:
+    """A run on this version started (+1) or ended (-1)."""
     try:
-        return WorkspaceModel.get(cv.workspace_id).current_cv_id == cv.id
-    except WorkspaceModel.DoesNotExist:
-        return False
+        mutate(cv_id, lambda cv: cv.count_run(delta))
+    except (Conflict, NotFound):
+        log.warning("could not count a run on configuration version %s", cv_id)
 
 
 # -- upload ------------------------------------------------------------------------------------
@@ -131,7 +146,7 @@ def receive_upload(credential: str, body: bytes) -> None:
     header the client adds (terraform <= 1.5, terrasnek) is ignored, and the object is written
     to S3, whose ObjectCreated event then validates it."""
     cv_id = signing.verify(UPLOAD_PURPOSE, credential)
-    cv = repo.find_cv(cv_id)
+    cv = store.find(cv_id)
     if cv is None:
         raise NotFound("unknown upload URL")
     if cv.status != CVStatus.PENDING:
@@ -140,17 +155,17 @@ def receive_upload(credential: str, body: bytes) -> None:
     if len(body) > settings().max_archive_bytes:
         raise PayloadTooLarge(f"archive is {len(body)} bytes; the limit is "
                               f"{settings().max_archive_bytes}")
-    blobs.put(blobs.cv_key(cv_id), body, length=len(body), content_type="application/x-tar")
+    blobs.put(keys.cv_archive(cv_id), body, length=len(body), content_type="application/x-tar")
 
 
 def process_uploaded_object(key: str, version: str | None) -> CVStatus | None:
     """Handle one S3 ObjectCreated record. Idempotent: a version that is no longer pending or
     fetching (an earlier delivery finished it) is left alone."""
-    parts = key.split("/")
-    if len(parts) != 3 or parts[0] != "cv" or parts[2] != "config.tar.gz":
+    cv_id = keys.cv_id_of(key)
+    if cv_id is None:
         log.warning("ignoring object %s", key)
         return None
-    cv = repo.find_cv(parts[1])
+    cv = store.find(cv_id)
     if cv is None or cv.status not in (CVStatus.PENDING, CVStatus.FETCHING):
         return cv.status if cv else None
     s = settings()
@@ -178,7 +193,7 @@ def process_uploaded_object(key: str, version: str | None) -> CVStatus | None:
 
 def _save_if_still(cv: ConfigurationVersion, move) -> bool:
     try:
-        repo.save_cv_transition(cv, move)
+        store.save(cv, move)
         return True
     except Conflict:
         log.info("configuration version %s was finished by another delivery", cv.id)
@@ -189,16 +204,10 @@ def _promote_to_current(cv: ConfigurationVersion) -> None:
     """The newest uploaded non-provisional version becomes the workspace's current one."""
     if cv.provisional or cv.speculative:
         return
-    ws = WorkspaceModel(id=cv.workspace_id)
     try:
-        ws.update(actions=[WorkspaceModel.current_cv_id.set(cv.id),
-                           WorkspaceModel.current_cv_seq.set(cv.seq)],
-                  condition=WorkspaceModel.id.exists() & (
-                      WorkspaceModel.current_cv_seq.does_not_exist()
-                      | (WorkspaceModel.current_cv_seq < cv.seq)))
-    except Exception as exc:  # a newer version is already current, or the workspace is gone
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
+        workspace_store.promote_cv(cv.workspace_id, cv.id, cv.seq)
+    except Conflict:
+        pass    # a newer version is already current, or the workspace is gone
 
 
 # -- archive, download, backing data -----------------------------------------------------------
@@ -206,20 +215,20 @@ def _promote_to_current(cv: ConfigurationVersion) -> None:
 def archive(principal: Principal, cv_id: str) -> None:
     cv = get(principal, cv_id)
     move = cv.archive(now_iso(), is_current=is_current(cv))
-    repo.save_cv_transition(cv, move)
-    blobs.delete_every_version(blobs.cv_key(cv.id))
+    store.save(cv, move)
+    blobs.delete_every_version(keys.cv_archive(cv.id))
 
 
 def download_url(principal: Principal, cv_id: str) -> str:
     cv = get(principal, cv_id)
     if not cv.downloadable:
         raise NotFound(f"configuration version {cv_id} is {cv.status.value}; nothing to download")
-    return blobs.presign_get(blobs.cv_key(cv.id), ttl=settings().download_url_ttl,
+    return blobs.presign_get(keys.cv_archive(cv.id), ttl=settings().download_url_ttl,
                              version=cv.blob_version)
 
 
 def read_archive(cv: ConfigurationVersion) -> BinaryIO:
-    return blobs.open_stream(blobs.cv_key(cv.id), cv.blob_version)
+    return blobs.open_stream(keys.cv_archive(cv.id), cv.blob_version)
 
 
 def soft_delete_backing_data(principal: Principal, cv_id: str,
@@ -227,37 +236,36 @@ def soft_delete_backing_data(principal: Principal, cv_id: str,
     """Soft-deleted backing data is deleted for good after `days` (the request's
     delete-older-than-n-days, else TERRALESS_BACKING_DATA_RETENTION_DAYS) by the scheduled
     purge, unless restored first."""
-    cv = get(principal, cv_id)
     keep = settings().backing_data_retention_days if days is None else days
     purge_at = iso(now() + timedelta(days=keep))
-    move = cv.soft_delete_backing_data(now_iso(), is_current=is_current(cv), purge_at=purge_at)
-    repo.save_cv_transition(cv, move)
-    blobs.soft_delete(blobs.cv_key(cv.id))
-    return cv
+    return _backing_data(principal, cv_id, lambda cv: cv.soft_delete_backing_data(
+        now_iso(), is_current=is_current(cv), purge_at=purge_at), blobs.soft_delete)
 
 
 def restore_backing_data(principal: Principal, cv_id: str) -> ConfigurationVersion:
-    cv = get(principal, cv_id)
-    move = cv.restore_backing_data(now_iso())
-    repo.save_cv_transition(cv, move)
-    blobs.restore(blobs.cv_key(cv.id))
-    return cv
+    return _backing_data(principal, cv_id, lambda cv: cv.restore_backing_data(now_iso()),
+                         blobs.restore)
 
 
 def permanently_delete_backing_data(principal: Principal, cv_id: str) -> ConfigurationVersion:
-    cv = get(principal, cv_id)
-    move = cv.permanently_delete_backing_data(now_iso())
-    repo.save_cv_transition(cv, move)
-    blobs.delete_every_version(blobs.cv_key(cv.id))
+    cv = _backing_data(principal, cv_id, lambda cv: cv.permanently_delete_backing_data(now_iso()),
+                       blobs.delete_every_version)
     cv.blob_version = None
+    return cv
+
+
+def _backing_data(principal: Principal, cv_id: str, move, on_blob) -> ConfigurationVersion:
+    """A backing-data action: the domain move, its conditional save, then the S3 side."""
+    cv = get(principal, cv_id)
+    store.save(cv, move(cv))
+    on_blob(keys.cv_archive(cv.id))
     return cv
 
 
 def purge_due_backing_data() -> list[str]:
     """The scheduled purge: permanently delete soft-deleted backing data whose time has come."""
-    from . import identity
     purged = []
-    for cv_id in repo.cv_ids_due_for_purge(now_iso()):
+    for cv_id in store.ids_due_for_purge(now_iso()):
         try:
             permanently_delete_backing_data(identity.system_principal(), cv_id)
             purged.append(cv_id)

@@ -23,8 +23,8 @@ import urllib.request
 from ..aws import queues
 from ..config import settings
 from ..domain import consul
-from ..storage.models import ConsulKVModel, ConsulServiceModel
-from . import tasks
+from ..storage import tasks as task_store
+from . import task_conditions
 
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10
@@ -119,7 +119,7 @@ def poll() -> dict:
     if address() is None:
         return {"polled": False}
     org = settings().cts_organization
-    definitions = [definition for _, definition in tasks.active_tasks(org)]
+    definitions = [task.definition for task in task_conditions.active_tasks(org)]
     changed: dict[str, list] = {"services": [], "kv": [], "errors": []}
     catalog = None
     if needs_catalog(definitions):
@@ -133,12 +133,9 @@ def poll() -> dict:
         except Exception as exc:  # noqa: BLE001 - one bad answer skips one service, changes nothing
             changed["errors"].append(str(exc))
             continue
-        try:
-            known = json.loads(ConsulServiceModel.get(org, name).entries_json)
-        except ConsulServiceModel.DoesNotExist:
-            known = None
+        known = task_store.service_entries(org, name)
         if known is None or _canonical(known) != _canonical(entries):
-            tasks.store_service(org, name, entries)
+            task_conditions.store_service(org, name, entries)
             changed["services"].append(name)
     for path, recurse in kv_queries(definitions).items():
         try:
@@ -148,13 +145,10 @@ def poll() -> dict:
         except Exception as exc:  # noqa: BLE001
             changed["errors"].append(str(exc))
             continue
-        if recurse:
-            known = {i.key: i.value for i in ConsulKVModel.query(org, ConsulKVModel.key.startswith(path))}
-        else:
-            known = {i.key: i.value for i in ConsulKVModel.query(org, ConsulKVModel.key == path)}
+        known = task_store.kv_under(org, path, exact=not recurse)
         if known != kv_snapshot(entries):
             gone = tuple(k for k in known if k not in kv_snapshot(entries)) if not recurse else ()
-            tasks.store_kv(org, entries, prefix=path if recurse else None, deleted=gone)
+            task_conditions.store_kv(org, entries, prefix=path if recurse else None, deleted=gone)
             changed["kv"].append(path)
     for error in changed["errors"]:
         log.warning("consul poll: %s", error)

@@ -1,44 +1,35 @@
-"""Extension points between aggregates, so the configuration-version service does not import
-the run engine: the runs service subscribes to `cv_uploaded` (auto-queue-runs) and to
-`workspace_unlocked` (runs kept pending by a manual lock start)."""
+"""Events between aggregates, so one service does not import another that imports it back.
+Subscriptions are made in one place, where the app is wired (chalicelib/wiring.py), never as a
+side effect of importing a module:
+
+- `cv_uploaded(cv)`: the runs service queues a run (auto-queue-runs);
+- `workspace_unlocked(workspace_id)`: the workspace queue starts what a lock kept waiting;
+- `run_finished(run)`: the CTS tasks service records the task's event."""
 from __future__ import annotations
 
 from typing import Callable
 
-_cv_uploaded: list[Callable] = []
+EVENTS = ("cv_uploaded", "workspace_unlocked", "run_finished")
+_subscribers: dict[str, list[Callable]] = {event: [] for event in EVENTS}
 
 
-def on_cv_uploaded(fn: Callable) -> Callable:
-    _cv_uploaded.append(fn)
-    return fn
+def subscribe(event: str, fn: Callable) -> None:
+    if fn not in _subscribers[event]:
+        _subscribers[event].append(fn)
+
+
+def _emit(event: str, *args) -> None:
+    for fn in list(_subscribers[event]):
+        fn(*args)
 
 
 def cv_uploaded(cv) -> None:
-    for fn in list(_cv_uploaded):
-        fn(cv)
-
-
-_workspace_unlocked: list[Callable] = []
-
-
-def on_workspace_unlocked(fn: Callable) -> Callable:
-    _workspace_unlocked.append(fn)
-    return fn
+    _emit("cv_uploaded", cv)
 
 
 def workspace_unlocked(workspace_id: str) -> None:
-    for fn in list(_workspace_unlocked):
-        fn(workspace_id)
-
-
-_run_finished: list[Callable] = []
-
-
-def on_run_finished(fn: Callable) -> Callable:
-    _run_finished.append(fn)
-    return fn
+    _emit("workspace_unlocked", workspace_id)
 
 
 def run_finished(run) -> None:
-    for fn in list(_run_finished):
-        fn(run)
+    _emit("run_finished", run)

@@ -18,10 +18,12 @@ from ..domain.clock import now_iso
 from ..domain.errors import Conflict, NotFound, Unprocessable
 from ..domain.flows import compile_flow, definition_name
 from ..domain.ids import new_id
-from ..domain.jobs import Job, JobStatus, Step, StepStatus, command_tcl, parse_tcl
-from ..storage import repositories as repo
-from ..storage.models import TemplateModel
-from . import logs, runs, workspaces
+from ..domain.jobs import Job, JobStatus, Step, StepStatus
+from ..domain.outcomes import Outcome
+from ..domain.tcl import Template, command_tcl, parse_tcl
+from ..storage import base
+from ..storage import jobs as store
+from . import identity, logs, queue, workspaces
 
 log = logging.getLogger(__name__)
 
@@ -46,65 +48,58 @@ def _template_attrs(attrs: dict, *, partial: bool) -> dict:
     return out
 
 
-def _org_template(principal: Principal, org: str, template_id: str) -> TemplateModel:
+def _org_template(principal: Principal, org: str, template_id: str) -> Template:
     principal.require_org(org)
-    item = repo.get_or_404(TemplateModel, template_id, "template")
-    if item.org != org:
+    template = store.find_template(template_id)
+    if template is None or template.org != org:
         raise NotFound(f"template {template_id} not found")
-    return item
+    return template
 
 
 def _name_taken(org: str, name: str, except_id: str | None = None) -> bool:
-    return any(t.id != except_id for t in TemplateModel.by_org_name.query(org, TemplateModel.name == name))
+    return any(t.id != except_id for t in store.templates_of(org, name))
 
 
-def create_template(principal: Principal, org: str, attrs: dict) -> TemplateModel:
+def create_template(principal: Principal, org: str, attrs: dict) -> Template:
     principal.require_user_or_team("create templates")
-    from . import identity
     identity.get_org(principal, org)
     values = _template_attrs(attrs, partial=False)
     if _name_taken(org, values["name"]):
         raise Conflict(f"template {values['name']} already exists in {org}")
     stamp = now_iso()
-    item = TemplateModel(id=str(uuid.uuid4()), org=org, created_at=stamp, updated_at=stamp, **values)
-    with repo.conditional("template id collision"):
-        item.save(condition=TemplateModel.id.does_not_exist())
-    return item
+    template = Template(id=str(uuid.uuid4()), org=org, created_at=stamp, updated_at=stamp, **values)
+    store.insert_template(template)
+    return template
 
 
-def list_templates(principal: Principal, org: str) -> list[TemplateModel]:
+def list_templates(principal: Principal, org: str) -> list[Template]:
     principal.require_org(org)
-    return list(TemplateModel.by_org_name.query(org))
+    return store.templates_of(org)
 
 
-def get_template(principal: Principal, org: str, template_id: str) -> TemplateModel:
+def get_template(principal: Principal, org: str, template_id: str) -> Template:
     return _org_template(principal, org, template_id)
 
 
-def update_template(principal: Principal, org: str, template_id: str, attrs: dict) -> TemplateModel:
+def update_template(principal: Principal, org: str, template_id: str, attrs: dict) -> Template:
     principal.require_user_or_team("update templates")
-    item = _org_template(principal, org, template_id)
+    template = _org_template(principal, org, template_id)
     values = _template_attrs(attrs, partial=True)
-    if values.get("name") and _name_taken(org, values["name"], except_id=item.id):
+    if values.get("name") and _name_taken(org, values["name"], except_id=template.id):
         raise Conflict(f"template {values['name']} already exists in {org}")
-    actions = [getattr(TemplateModel, k).set(v) for k, v in values.items()]
-    with repo.conditional(f"template {template_id} was deleted concurrently"):
-        item.update(actions=actions + [TemplateModel.updated_at.set(now_iso())],
-                    condition=TemplateModel.id.exists())
-    return item
+    return store.update_template(template.id, values, now_iso())
 
 
 def delete_template(principal: Principal, org: str, template_id: str) -> None:
     principal.require_user_or_team("delete templates")
-    item = _org_template(principal, org, template_id)
-    item.delete()
+    store.delete_template(_org_template(principal, org, template_id).id)
 
 
 # -- reading jobs -----------------------------------------------------------------------------------
 
 def get(principal: Principal, workspace_id: str, job_id: str) -> Job:
     ws = workspaces.get(principal, workspace_id)
-    job = repo.find_job(job_id) if job_id.startswith("job-") else None
+    job = store.find(job_id) if job_id.startswith("job-") else None
     if job is None or job.workspace_id != ws.id:
         raise NotFound(f"job {job_id} not found")
     return job
@@ -112,23 +107,21 @@ def get(principal: Principal, workspace_id: str, job_id: str) -> Job:
 
 def list_page(principal: Principal, workspace_id: str, page: int, size: int) -> tuple[list[Job], int]:
     ws = workspaces.get(principal, workspace_id)
-    total = int(ws.job_seq or 0)
-    return repo.job_page(ws.id, total, page, size), total
+    return store.page(ws.id, ws.job_seq, page, size), ws.job_seq
 
 
 def get_in_org(principal: Principal, org: str, job_id: str) -> Job:
     """Terrakube's organization-scoped job paths: the job must belong to the organization."""
     principal.require_org(org)
-    job = repo.find_job(job_id) if job_id.startswith("job-") else None
+    job = store.find(job_id) if job_id.startswith("job-") else None
     if job is None or job.org != org:
         raise NotFound(f"job {job_id} not found")
     return job
 
 
 def list_org_page(principal: Principal, org: str, page: int, size: int) -> tuple[list[Job], int]:
-    from . import identity
-    total = int(identity.get_org(principal, org).job_seq or 0)
-    return repo.org_job_page(org, total, page, size), total
+    total = identity.get_org(principal, org).job_seq
+    return store.org_page(org, total, page, size), total
 
 
 # -- creating -------------------------------------------------------------------------------------
@@ -173,10 +166,9 @@ def create(principal: Principal, workspace_id: str, attrs: dict, related_workspa
                    steps=[Step.of(str(uuid.uuid4()), s) for s in flow], tcl=tcl,
                    template_reference=reference, created_by=principal.user_id,
                    comments=comments if isinstance(comments, str) else None)
-    from . import identity
-    job = repo.insert_job(ws, identity.get_org(principal, ws.org), build)
-    runs.schedule(ws.id)
-    return repo.find_job(job.id) or job
+    job = store.insert(ws, identity.get_org(principal, ws.org), build)
+    queue.schedule(ws.id)
+    return store.find(job.id) or job
 
 
 def create_in_org(principal: Principal, org: str, attrs: dict, workspace_id: str | None) -> Job:
@@ -195,9 +187,15 @@ def create_in_org(principal: Principal, org: str, attrs: dict, workspace_id: str
 def mutate(job_id: str, change: Callable[[Job], object], *, attempts: int = 8):
     """Load, apply a domain change, save on the version read; a concurrent write means reload
     and decide again. Domain refusals (Conflict from the change itself) propagate."""
-    return repo.retry_change(f"job {job_id}", lambda: repo.find_job(job_id),
-                             lambda job, _: repo.save_job(job), repo.StaleJob, change,
-                             attempts=attempts)
+    read: dict[str, JobStatus] = {}
+
+    def load():
+        job = store.find(job_id)
+        if job is not None:
+            read["status"] = job.status     # the status the change starts from
+        return job
+    return base.retry_change(f"job {job_id}", load, lambda job, _: store.save(job, read["status"]),
+                             change, attempts=attempts)
 
 
 def start(job_id: str) -> bool:
@@ -240,7 +238,7 @@ def _end(job_id: str, change: Callable[[Job], object], note: str | None = None) 
 def finished(job: Job) -> None:
     """After any final status: free the workspace (the next run or job starts); a job deleted
     while its step was running is removed now."""
-    runs.release_and_schedule(job.workspace_id, job.id)
+    queue.release_and_schedule(job.workspace_id, job.id)
     if job.delete_requested:
         _remove(job.id)
 
@@ -263,17 +261,17 @@ def update(principal: Principal, workspace_id: str, job_id: str, attrs: dict) ->
             j.comments = comments
         mutate(job_id, comment)
     if status is None:
-        return repo.find_job(job_id)
+        return store.find(job_id)
     if status == JobStatus.APPROVED.value:
         job, token = mutate(job_id, lambda j: j.approve(now_iso(), principal.user_id))
-        executions.succeed(token, {"outcome": "approved"})
+        executions.succeed(token, Outcome.APPROVED.answer())
     elif status == JobStatus.REJECTED.value:
         job, token = mutate(job_id, lambda j: j.reject(now_iso(), principal.user_id))
-        executions.succeed(token, {"outcome": "stop"})
+        executions.succeed(token, Outcome.STOP.answer())
         finished(job)
     else:
         cancel(job_id)
-    return repo.find_job(job_id)
+    return store.find(job_id)
 
 
 def cancel(job_id: str) -> Job:
@@ -286,7 +284,7 @@ def cancel(job_id: str) -> Job:
     job, (ended, token, started) = mutate(job_id, request)
     if ended:
         if token:
-            executions.succeed(token, {"outcome": "stop"})
+            executions.succeed(token, Outcome.STOP.answer())
         elif started:
             executions.stop_flow(flow_arn(job), job.id, "cancelled")
         finished(job)
@@ -302,7 +300,7 @@ def delete(principal: Principal, workspace_id: str, job_id: str) -> None:
         try:
             job = cancel(job_id)
         except Conflict:
-            job = repo.find_job(job_id) or job      # a cancel is already under way
+            job = store.find(job_id) or job      # a cancel is already under way
     if not job.is_final:
         job, _ = mutate(job_id, lambda j: j.request_delete())
     if job.is_final:
@@ -311,11 +309,11 @@ def delete(principal: Principal, workspace_id: str, job_id: str) -> None:
 
 def _remove(job_id: str) -> None:
     for _ in range(5):
-        job = repo.find_job(job_id)
+        job = store.find(job_id)
         if job is None:
             return
         try:
-            repo.delete_job(job)
+            store.delete(job)
             return
         except Conflict:
             continue
@@ -328,14 +326,14 @@ def on_awaiting_approval(job_id: str, index: int, token: str) -> None:
         mutate(job_id, lambda j: j.await_approval(index, token, now_iso()))
     except Conflict:
         # cancelled (or otherwise ended) before the approval was reached: end the execution
-        executions.succeed(token, {"outcome": "stop"})
+        executions.succeed(token, Outcome.STOP.answer())
     except NotFound:
-        executions.succeed(token, {"outcome": "stop"})
+        executions.succeed(token, Outcome.STOP.answer())
 
 
 def on_flow_ended(job_id: str, outcome: str) -> None:
-    status = {"completed": JobStatus.COMPLETED, "noChanges": JobStatus.NO_CHANGES,
-              "failed": JobStatus.FAILED}.get(outcome, JobStatus.FAILED)
+    status = {Outcome.COMPLETED.value: JobStatus.COMPLETED, Outcome.NO_CHANGES.value: JobStatus.NO_CHANGES,
+              Outcome.FAILED.value: JobStatus.FAILED}.get(outcome, JobStatus.FAILED)
     _end(job_id, lambda j: j.end(status, now_iso()))
 
 

@@ -13,17 +13,14 @@ import time
 
 from ..aws import blobs
 from ..config import settings
-from ..storage.models import LogChunkModel
+from ..storage import keys
+from ..storage import logs as store
 from . import signing
 
 STX, ETX = "\x02", "\x03"
 LOG_PURPOSE = "log-read"
 FLUSH_SECONDS = 0.25
 MAX_CHUNK = 300_000   # characters; DynamoDB items are capped at 400 KB
-
-
-def log_key(phase_id: str) -> str:
-    return f"logs/{phase_id}.log"
 
 
 def read_url(phase_id: str) -> str:
@@ -54,8 +51,7 @@ class LogWriter:
         while data:
             piece, data = data[:MAX_CHUNK], data[MAX_CHUNK:]
             self._seq += 1
-            LogChunkModel(log_id=self.phase_id, seq=self._seq, data=piece,
-                          expires_at=int(time.time()) + 7 * 24 * 3600).save()
+            store.append(self.phase_id, self._seq, piece)
 
     def text(self) -> str:
         with self._lock:
@@ -65,14 +61,14 @@ class LogWriter:
         """Everything to S3 (the durable copy readers use once the phase is over)."""
         self.flush(force=True)
         body = self.text().encode()
-        blobs.put(log_key(self.phase_id), body, length=len(body), content_type="text/plain")
+        blobs.put(keys.log(self.phase_id), body, length=len(body), content_type="text/plain")
 
 
 def read(phase_id: str, *, archived: bool, finished: bool) -> str:
     if archived:
-        text = blobs.read(log_key(phase_id)).decode("utf-8", "replace")
+        text = blobs.read(keys.log(phase_id)).decode("utf-8", "replace")
     else:
-        text = "".join(c.data for c in LogChunkModel.query(phase_id, scan_index_forward=True))
+        text = store.text(phase_id)
     return STX + text + (ETX if finished else "")
 
 

@@ -1,24 +1,26 @@
-"""Runs: create, read, list, the four actions, the workspace queue, and the events the state
-machine sends back. Every change goes through chalicelib/domain/runs.py and a versioned,
-status-conditional write."""
+"""Runs: create, read, list, the four actions, and the events the state machine sends back.
+Every change goes through chalicelib/domain/runs.py and one versioned, status-conditional write
+(storage/runs.py `save`); the workspace queue is services/queue.py."""
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from typing import Callable
 
-from pynamodb.exceptions import UpdateError
-
-from ..aws import executions
+from ..aws import blobs, executions
 from ..config import settings
 from ..domain.access import Principal
 from ..domain.clock import now, now_iso
 from ..domain.errors import Conflict, NotFound, Unprocessable, flag
 from ..domain.ids import new_id
+from ..domain.outcomes import Outcome
 from ..domain.runs import Run, RunOptions, RunStatus
-from ..storage import repositories as repo
-from ..storage.models import ConfigurationVersionModel, RunModel, WorkspaceModel
-from . import configuration_versions, hooks, identity, workspaces
+from ..runner import terraform
+from ..storage import base, keys
+from ..storage import runs as store
+from ..storage import workspaces as workspace_store
+from . import configuration_versions, hooks, identity, queue, workspaces
 
 log = logging.getLogger(__name__)
 # Powertools wants a Lambda context to bound in-progress records; the window is ours instead.
@@ -28,7 +30,7 @@ warnings.filterwarnings("ignore", message="Couldn't determine the remaining time
 # -- reading ---------------------------------------------------------------------------------
 
 def get(principal: Principal, run_id: str) -> Run:
-    run = repo.find_run(run_id) if run_id.startswith("run-") else None
+    run = store.find(run_id) if run_id.startswith("run-") else None
     if run is None or not principal.can_see_org(run.org):
         raise NotFound(f"run {run_id} not found")
     return run
@@ -38,7 +40,7 @@ def get_by_phase(principal: Principal, phase_id: str, kind: str) -> Run:
     prefix = f"{kind}-"
     if not phase_id.startswith(prefix):
         raise NotFound(f"{kind} {phase_id} not found")
-    run = repo.find_run("run-" + phase_id[len(prefix):])
+    run = store.find("run-" + phase_id[len(prefix):])
     if run is None or not principal.can_see_org(run.org):
         raise NotFound(f"{kind} {phase_id} not found")
     return run
@@ -48,19 +50,26 @@ def list_page(principal: Principal, workspace_id: str, page: int, size: int,
               filters: dict[str, set[str]]) -> tuple[list[Run], int]:
     ws = workspaces.get(principal, workspace_id)
     if not filters:
-        return repo.run_page(ws.id, int(ws.run_seq or 0), page, size), int(ws.run_seq or 0)
-    condition = None
-    for field, values in filters.items():
-        attr = {"status": RunModel.status, "source": RunModel.source}.get(field)
-        if attr is None:
-            continue
-        clause = attr.is_in(*values)
-        condition = clause if condition is None else condition & clause
-    runs = repo.runs_filtered(ws.id, condition) if condition is not None else \
-        repo.run_page(ws.id, int(ws.run_seq or 0), 1, int(ws.run_seq or 0) or 1)
+        return store.page(ws.id, ws.run_seq, page, size), ws.run_seq
+    runs = store.filtered(ws.id, filters)
     if "operation" in filters:
         runs = [r for r in runs if operation(r) in filters["operation"]]
     return runs[(page - 1) * size: page * size], len(runs)
+
+
+def await_final(principal: Principal, run_id: str, timeout: float) -> Run:
+    """For the synchronous CTS calls (run=now, run=inspect): the run once it has ended, read
+    with a growing interval (0.1 s to 1 s) so a quick plan answers quickly and a long one costs
+    few reads. Conflict when it has not ended within `timeout`."""
+    deadline, interval = time.monotonic() + timeout, 0.1
+    while True:
+        run = get(principal, run_id)
+        if run.is_final:
+            return run
+        if time.monotonic() > deadline:
+            raise Conflict(f"run {run_id} did not finish within {timeout:.0f} s")
+        time.sleep(interval)
+        interval = min(1.0, interval * 1.5)
 
 
 def operation(run: Run) -> str:
@@ -126,125 +135,53 @@ def create(principal: Principal, attrs: dict, workspace_id: str | None, cv_id: s
                    created_by=principal.user_id, status_timestamps={"pending-at": stamp},
                    terraform_version=terraform_version(ws.terraform_version))
 
-    run = repo.insert_run(ws, build)
-    _count_cv_use(cv.id, +1)
+    run = store.insert(ws, build)
+    configuration_versions.count_run(cv.id, +1)
     if run.takes_workspace_lock:
-        schedule(ws.id)
+        queue.schedule(ws.id)
     else:
         _start(run)     # speculative and plan-only runs do not wait for the workspace
-    return repo.find_run(run.id) or run
+    return store.find(run.id) or run
 
 
 def terraform_version(requested: str) -> str:
-    from ..workers.terraform import binary_version
-    return binary_version() if requested in (None, "", "latest") else requested
+    return terraform.binary_version() if requested in (None, "", "latest") else requested
 
 
-def _count_cv_use(cv_id: str, delta: int) -> None:
+def start_waiting(run_id: str) -> bool:
+    """The queue's starter: the run got its workspace. False if it can no longer start
+    (canceled or discarded between the queue's query and its claim)."""
+    run = store.find(run_id)
+    if run is None or run.status != RunStatus.PENDING:
+        return False
     try:
-        ConfigurationVersionModel(id=cv_id).update(
-            actions=[ConfigurationVersionModel.active_runs.add(delta)],
-            condition=ConfigurationVersionModel.id.exists())
-    except UpdateError:
-        log.warning("could not count a run on configuration version %s", cv_id)
-
-
-# -- the workspace queue ---------------------------------------------------------------------------
-
-def schedule(workspace_id: str) -> None:
-    """Start the oldest waiting lock-taking run or Terrakube job if the workspace is free and
-    not locked (runs and jobs share the queue). Safe to call from anywhere, any number of
-    times: the claim is a conditional write."""
-    for _ in range(20):
-        try:
-            ws = WorkspaceModel.get(workspace_id)
-        except WorkspaceModel.DoesNotExist:
-            return
-        if ws.current_run_id:
-            if _holds_workspace(ws.current_run_id):
-                return
-            _release(workspace_id, ws.current_run_id)   # a finished holder: free the slot
-            continue
-        if ws.locked:
-            return
-        next_id = _oldest_waiting(workspace_id)
-        if next_id is None:
-            return
-        try:
-            ws.update(actions=[WorkspaceModel.current_run_id.set(next_id)],
-                      condition=WorkspaceModel.current_run_id.does_not_exist()
-                      & (WorkspaceModel.locked == False))  # noqa: E712
-        except UpdateError:
-            return      # someone else claimed it (or it was locked meanwhile)
-        if next_id.startswith("job-"):
-            from . import jobs
-            if jobs.start(next_id):
-                return
-        else:
-            run = repo.find_run(next_id)
-            if run is not None and run.status == RunStatus.PENDING:
-                try:
-                    _start(run)
-                    return
-                except Conflict:
-                    pass    # canceled or discarded between the query and the claim
-        _release(workspace_id, next_id)
-
-
-def _holds_workspace(holder_id: str) -> bool:
-    if holder_id.startswith("job-"):
-        job = repo.find_job(holder_id)
-        return job is not None and not job.is_final
-    holder = repo.find_run(holder_id)
-    return holder is not None and not holder.is_final
-
-
-def _oldest_waiting(workspace_id: str) -> str | None:
-    """The older of the oldest pending run and the oldest pending job (two Limit-1 Queries)."""
-    run_id = repo.oldest_pending_run_id(workspace_id)
-    job = repo.oldest_pending_job(workspace_id)
-    if job is None or run_id is None:
-        return run_id or (job.id if job else None)
-    run = repo.find_run(run_id)
-    return run_id if run is not None and run.created_at <= job.created_at else job.id
-
-
-def release_and_schedule(workspace_id: str, holder_id: str) -> None:
-    _release(workspace_id, holder_id)
-    schedule(workspace_id)
+        _start(run)
+        return True
+    except Conflict:
+        return False
 
 
 def _start(run: Run) -> None:
     move = run.queue_plan(now_iso())
-    repo.save_run(run, move)
+    store.save(run, move)
     executions.start(run.id)
-
-
-def _release(workspace_id: str, run_id: str) -> None:
-    try:
-        WorkspaceModel(id=workspace_id).update(
-            actions=[WorkspaceModel.current_run_id.remove()],
-            condition=WorkspaceModel.current_run_id == run_id)
-    except UpdateError:
-        pass
 
 
 def finished(run: Run) -> None:
     """After any final status: free the workspace and start the next run."""
-    _count_cv_use(run.cv_id, -1)
+    configuration_versions.count_run(run.cv_id, -1)
     if run.takes_workspace_lock:
-        _release(run.workspace_id, run.id)
-        schedule(run.workspace_id)
+        queue.release_and_schedule(run.workspace_id, run.id)
     hooks.run_finished(run)
 
 
 def mutate(run_id: str, change: Callable[[Run], object], *, attempts: int = 5):
     """Load, apply a domain change, save (conditional on status and version); a concurrent
     write means reload and decide again."""
-    return repo.retry_change(
-        f"run {run_id}", lambda: repo.find_run(run_id),
-        lambda run, result: repo.save_run(run, result if hasattr(result, "from_status") else None),
-        repo.StaleRun, change, attempts=attempts)
+    return base.retry_change(
+        f"run {run_id}", lambda: store.find(run_id),
+        lambda run, result: store.save(run, result if hasattr(result, "from_status") else None),
+        change, attempts=attempts)
 
 
 # -- actions -------------------------------------------------------------------------------------
@@ -253,9 +190,8 @@ def apply(principal: Principal, run_id: str, comment: str | None) -> None:
     principal.require_user_or_team("apply runs")
     get(principal, run_id)
     run, _ = mutate(run_id, lambda r: r.confirm(now_iso(), comment, principal.user_id))
-    run, _ = mutate(run_id, lambda r: r.queue_apply(now_iso()))
     if run.confirm_token:
-        executions.succeed(run.confirm_token, {"decision": "apply"})
+        executions.succeed(run.confirm_token, Outcome.APPLY.answer())
     # else: the state machine's token has not arrived yet; its handler completes it on arrival
 
 
@@ -263,8 +199,14 @@ def discard(principal: Principal, run_id: str, comment: str | None) -> None:
     principal.require_user_or_team("discard runs")
     get(principal, run_id)
     run, _ = mutate(run_id, lambda r: r.discard(now_iso(), comment, principal.user_id))
+    _ended_before_apply(run)
+
+
+def _ended_before_apply(run: Run) -> None:
+    """Discarded or canceled before an apply: a confirmation the state machine may be waiting
+    for is answered `discard`, and the workspace is handed on."""
     if run.confirm_token:
-        executions.succeed(run.confirm_token, {"decision": "discard"})
+        executions.succeed(run.confirm_token, Outcome.DISCARD.answer())
     finished(run)
 
 
@@ -275,9 +217,7 @@ def cancel(principal: Principal, run_id: str, comment: str | None) -> None:
     run, move = mutate(run_id, lambda r: r.request_cancel(now_iso(), comment, principal.user_id,
                                                            cooloff_seconds=cooloff))
     if move is not None:   # not running: canceled at once
-        if run.confirm_token:
-            executions.succeed(run.confirm_token, {"decision": "discard"})
-        finished(run)
+        _ended_before_apply(run)
     # running: the worker sees cancel_requested_at, interrupts terraform, records canceled
 
 
@@ -300,15 +240,15 @@ def on_awaiting_confirmation(run_id: str, token: str) -> None:
         return None
     run, _ = mutate(run_id, keep)
     if run.status in (RunStatus.CONFIRMED, RunStatus.APPLY_QUEUED):
-        executions.succeed(token, {"decision": "apply"})
+        executions.succeed(token, Outcome.APPLY.answer())
     elif run.status != RunStatus.PLANNED:
-        executions.succeed(token, {"decision": "discard"})
+        executions.succeed(token, Outcome.DISCARD.answer())
 
 
 def on_phase_failed(run_id: str, error: str, cause: str) -> None:
     """The state machine caught a failure: heartbeat or phase timeout (dead worker), or a task
     failure. The run errors and the workspace is freed."""
-    run = repo.find_run(run_id)
+    run = store.find(run_id)
     if run is None or run.is_final:
         return
     reason = {"States.Timeout": "the worker stopped sending heartbeats or the phase timed out",
@@ -322,7 +262,7 @@ def on_phase_failed(run_id: str, error: str, cause: str) -> None:
 
 def on_dead_letter(run_id: str, token: str | None, phase: str) -> None:
     """A task message failed repeatedly and reached its DLQ: the run errors with that reason."""
-    run = repo.find_run(run_id)
+    run = store.find(run_id)
     if run is not None and not run.is_final:
         try:
             run, _ = mutate(run_id, lambda r: r.fail(
@@ -334,13 +274,7 @@ def on_dead_letter(run_id: str, token: str | None, phase: str) -> None:
         executions.fail(token, "DeadLetter", f"{phase} task moved to the dead-letter queue")
 
 
-@hooks.on_workspace_unlocked
-def _unlocked(workspace_id: str) -> None:
-    schedule(workspace_id)
-
-
-@hooks.on_cv_uploaded
-def _auto_queue(cv) -> None:
+def auto_queue(cv) -> None:
     """auto-queue-runs: an uploaded version queues a run on its workspace."""
     if cv.auto_queue_runs:
         create(identity.system_principal(), {"message": "Triggered by an upload with auto-queue-runs"},
@@ -351,14 +285,21 @@ def active_in_org(org: str) -> list[Run]:
     """The organization's run queue: each workspace's active run and its waiting runs
     (a Query per workspace of the organization)."""
     out: list[Run] = []
-    for ws in workspaces.list_all_in_org(org):
-        ids = ([ws.current_run_id] if ws.current_run_id else []) + \
-            [i.id for i in RunModel.pending.query(ws.id)]
+    for ws in workspace_store.of_org(org):
+        ids = ([ws.current_run_id] if ws.current_run_id else []) + store.pending_ids(ws.id)
         for run_id in ids:
-            run = repo.find_run(run_id)
+            run = store.find(run_id) if run_id.startswith("run-") else None
             if run is not None and not run.is_final:
                 out.append(run)
     return out
+
+
+def plan_json_url(principal: Principal, plan_id: str) -> str:
+    """The plan's JSON (terraform show -json), stored by the worker after the plan."""
+    run = get_by_phase(principal, plan_id, "plan")
+    if blobs.head(keys.run_plan_json(run.id)) is None:
+        raise NotFound(f"plan {plan_id} has no JSON output")
+    return blobs.presign_get(keys.run_plan_json(run.id), ttl=settings().download_url_ttl)
 
 
 # -- idempotent creation -------------------------------------------------------------------------
@@ -368,8 +309,9 @@ _persistence: list = []
 
 def _idempotency_store():
     if not _persistence:
+        # lazy: Powertools' idempotency (and its boto3 setup) is needed only by POST /runs
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-        from ..aws.clients import client
+        from ..aws.clients import client  # lazy: with the line above
         _persistence.append(DynamoDBPersistenceLayer(
             table_name=settings().table("idempotency"), boto3_client=client("dynamodb")))
     return _persistence[0]
@@ -379,8 +321,9 @@ def create_idempotent(principal: Principal, attrs: dict, workspace_id, cv_id) ->
     """pytfe retries POST /runs on 429/502/503/504: the same token sending the same body within
     TERRALESS_RUN_DEDUP_SECONDS gets the run the first request created (Powertools idempotency
     records in DynamoDB), never a duplicate."""
+    # lazy: Powertools' idempotency is needed only by POST /runs (cold start of other routes)
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # lazy: as above
         IdempotencyAlreadyInProgressError)
 
     window = settings().run_dedup_seconds
@@ -397,7 +340,7 @@ def create_idempotent(principal: Principal, attrs: dict, workspace_id, cv_id) ->
                                   "workspace": workspace_id, "configuration_version": cv_id})
     except IdempotencyAlreadyInProgressError:
         raise Conflict("an identical run creation is in progress; retry shortly") from None
-    run = repo.find_run(result["run_id"])
+    run = store.find(result["run_id"])
     if run is None:
         raise NotFound("run not found")
     return run

@@ -1,103 +1,85 @@
 """Workspaces: CRUD, listing by organization, and the lock."""
 from __future__ import annotations
 
-from typing import Iterator
-
-from pynamodb.exceptions import DoesNotExist
-
 from ..domain import workspaces as rules
 from ..domain.access import Principal
 from ..domain.clock import now_iso
 from ..domain.errors import NotFound, Unprocessable
 from ..domain.ids import new_id
-from ..storage.models import WorkspaceModel
-from ..storage.repositories import conditional
+from ..domain.workspaces import Workspace
+from ..storage import workspaces as store
 from . import hooks, identity
 
 
-def get(principal: Principal, workspace_id: str) -> WorkspaceModel:
-    try:
-        ws = WorkspaceModel.get(workspace_id)
-    except DoesNotExist:
-        raise NotFound(f"workspace {workspace_id} not found") from None
+def get(principal: Principal, workspace_id: str) -> Workspace:
+    ws = store.find(workspace_id)
+    if ws is None:
+        raise NotFound(f"workspace {workspace_id} not found")
     principal.require_org(ws.org, what="workspace", ident=workspace_id)
     return ws
 
 
-def get_by_name(principal: Principal, org: str, name: str) -> WorkspaceModel:
+def get_by_name(principal: Principal, org: str, name: str) -> Workspace:
     principal.require_org(org, what="workspace", ident=f"{org}/{name}")
-    found = list(WorkspaceModel.by_org_name.query(org, WorkspaceModel.name == name, limit=1))
-    if not found:
+    ws = store.find_by_name(org, name)
+    if ws is None:
         raise NotFound(f"workspace {org}/{name} not found")
-    return found[0]
+    return ws
 
 
-def list_all_in_org(org: str) -> Iterator[WorkspaceModel]:
-    return WorkspaceModel.by_org_name.query(org)
-
-
-def list_in_org(principal: Principal, org: str, search: str | None) -> list[WorkspaceModel]:
+def list_in_org(principal: Principal, org: str, search: str | None) -> list[Workspace]:
     identity.get_org(principal, org)
-    if search:
-        # TFE's search[name] is a partial match; the org partition is read with a filter.
-        return list(WorkspaceModel.by_org_name.query(
-            org, filter_condition=WorkspaceModel.name.contains(search)))
-    return list(WorkspaceModel.by_org_name.query(org))
+    return store.of_org(org, search)
 
 
-def create(principal: Principal, org: str, attrs: dict) -> WorkspaceModel:
+def _refuse_taken(org: str, name: str) -> None:
+    if store.find_by_name(org, name) is not None:
+        raise Unprocessable(f"workspace name {name} has already been taken",
+                            pointer="/data/attributes/name")
+
+
+def create(principal: Principal, org: str, attrs: dict) -> Workspace:
     identity.get_org(principal, org)
     name = rules.validate_name(attrs.get("name"))
     values = rules.validate_settings(attrs)
-    if list(WorkspaceModel.by_org_name.query(org, WorkspaceModel.name == name, limit=1)):
-        raise Unprocessable(f"workspace name {name} has already been taken",
-                            pointer="/data/attributes/name")
+    _refuse_taken(org, name)
     stamp = now_iso()
-    ws = WorkspaceModel(id=new_id("ws"), org=org, name=name, created_at=stamp, updated_at=stamp,
-                        **values)
-    with conditional("workspace id collision"):
-        ws.save(condition=WorkspaceModel.id.does_not_exist())
+    ws = Workspace(id=new_id("ws"), org=org, name=name, created_at=stamp, updated_at=stamp, **values)
+    store.insert(ws)
     return ws
 
 
-def update(principal: Principal, ws: WorkspaceModel, attrs: dict) -> WorkspaceModel:
+def update(principal: Principal, ws: Workspace, attrs: dict) -> Workspace:
     values = rules.validate_settings(attrs)
     if "name" in attrs and attrs["name"] != ws.name:
-        name = rules.validate_name(attrs["name"])
-        if list(WorkspaceModel.by_org_name.query(ws.org, WorkspaceModel.name == name, limit=1)):
-            raise Unprocessable(f"workspace name {name} has already been taken",
-                                pointer="/data/attributes/name")
-        values["name"] = name
+        values["name"] = rules.validate_name(attrs["name"])
+        _refuse_taken(ws.org, values["name"])
     if values:
-        actions = [getattr(WorkspaceModel, field).set(value) for field, value in values.items()]
-        actions.append(WorkspaceModel.updated_at.set(now_iso()))
-        with conditional(f"workspace {ws.id} was deleted concurrently"):
-            ws.update(actions=actions, condition=WorkspaceModel.id.exists())
+        stamp = now_iso()
+        store.update_settings(ws.id, values, stamp)
+        for field, value in {**values, "updated_at": stamp}.items():
+            setattr(ws, field, value)
     return ws
 
 
-def delete(principal: Principal, ws: WorkspaceModel) -> None:
-    ws.delete()
+def delete(principal: Principal, ws: Workspace) -> None:
+    store.delete(ws.id)
 
 
-def lock(principal: Principal, ws: WorkspaceModel, reason: str | None) -> WorkspaceModel:
+def _holder(principal: Principal) -> str:
+    return principal.user_id or principal.token_id
+
+
+def lock(principal: Principal, ws: Workspace, reason: str | None) -> Workspace:
     rules.check_lock(ws.locked)
-    holder = principal.user_id or principal.token_id
-    with conditional("workspace is already locked"):
-        ws.update(actions=[WorkspaceModel.locked.set(True), WorkspaceModel.locked_by.set(holder),
-                           WorkspaceModel.lock_reason.set(reason or "")],
-                  condition=WorkspaceModel.locked == False)  # noqa: E712 - pynamodb condition
+    store.lock(ws.id, _holder(principal), reason or "")
+    ws.locked, ws.locked_by, ws.lock_reason = True, _holder(principal), reason or ""
     return ws
 
 
-def unlock(principal: Principal, ws: WorkspaceModel, *, force: bool) -> WorkspaceModel:
-    holder = principal.user_id or principal.token_id
-    rules.check_unlock(ws.locked, ws.locked_by, holder, force=force)
-    condition = WorkspaceModel.locked == True  # noqa: E712
-    if not force:
-        condition &= WorkspaceModel.locked_by == holder
-    with conditional("workspace lock changed concurrently"):
-        ws.update(actions=[WorkspaceModel.locked.set(False), WorkspaceModel.locked_by.remove(),
-                           WorkspaceModel.lock_reason.remove()], condition=condition)
+def unlock(principal: Principal, ws: Workspace, *, force: bool) -> Workspace:
+    rules.check_unlock(ws.locked, ws.locked_by, _holder(principal), force=force)
+    store.unlock(ws.id, None if force else _holder(principal))
+    ws.locked, ws.locked_by, ws.lock_reason = False, None, None
     hooks.workspace_unlocked(ws.id)
     return ws

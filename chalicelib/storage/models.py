@@ -192,6 +192,7 @@ class ConfigurationVersionModel(Model):
     purge_shard = UnicodeAttribute(null=True)     # set only while soft-deleted
     purge_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+    version = VersionAttribute()       # every save is conditional on the version read
     by_workspace = _by_workspace_seq()
     purge_due = CVsPurgeDue()
 

@@ -4,44 +4,33 @@ A step message carries the job id, the step's index and a task token. The worker
 step with a conditional write (a duplicate delivery finds it claimed and does nothing), runs it
 in the same sandbox as runs (scrubbed environment, terraform in its own process group),
 heartbeats, watches for a cancel request, records the step's status and output, and answers
-the token with what the flow does next: "done", "noChanges", "failed" or "stop"."""
+the token with the Outcome the flow branches on: done, noChanges, failed or stop."""
 from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pynamodb.exceptions import UpdateError
 
 from ..aws import blobs, executions
-from ..config import settings
 from ..domain.clock import now_iso
 from ..domain.errors import Conflict, NotFound
 from ..domain.jobs import Job, Step, StepStatus
-from ..services import jobs, logs, state_versions
-from ..storage import repositories as repo
-from ..storage.models import WorkspaceModel
-from . import terraform
+from ..domain.outcomes import Outcome
+from ..runner import output, sandbox, terraform
+from ..runner.sandbox import Monitor
+from ..services import jobs, logs
+from ..storage import jobs as job_store
+from ..storage import keys
+from ..storage import workspaces as workspace_store
 from .batch import dead_letter, sqs_handler
-from .runs import (PLAN_FILE, _error_summary, Heartbeat, _init, _Monitor, _terraform,
-                   prepare_workdir, worker_name)
 
 log = logging.getLogger(__name__)
 BASH = "/bin/bash"
 
 
-def plan_key(job_id: str) -> str:
-    """The job's latest plan: a terraformApply after a plan step applies exactly it."""
-    return f"jobs/{job_id}/{PLAN_FILE}"
-
-
 # -- entry points -------------------------------------------------------------------------------------
-
-
-
 
 def _step_record(record: SQSRecord) -> None:
     message = json.loads(record.body)
@@ -68,48 +57,39 @@ def _dead_letter_record(record: SQSRecord) -> None:
 
 # -- a step --------------------------------------------------------------------------------------------
 
-def job_probe(job_id: str):
-    def probe() -> str | None:
-        job = repo.find_job(job_id)
-        if job is None:
-            return "force_canceled"
-        return "canceled" if job.cancel_requested_at else None
-    return probe
-
-
 def run_step(job_id: str, index: int, token: str) -> None:
-    job = repo.find_job(job_id)
+    job = job_store.find(job_id)
     if job is None or job.is_final:
-        executions.succeed(token, {"outcome": "stop"})     # ended while the step was queued
+        executions.succeed(token, Outcome.STOP.answer())   # ended while the step was queued
         return
     if job.step(index).status != StepStatus.PENDING:
         log.info("job %s step %d is %s: already handled", job_id, index, job.steps[index].status.value)
         return
-    with Heartbeat(token) as beat:
+    with sandbox.Heartbeat(token) as beat:
         try:
-            job, step = jobs.mutate(job_id, lambda j: j.start_step(index, now_iso(), worker_name()))
+            job, step = jobs.mutate(job_id, lambda j: j.start_step(index, now_iso(),
+                                                                   sandbox.worker_name()))
         except (Conflict, NotFound):
-            latest = repo.find_job(job_id)
+            latest = job_store.find(job_id)
             if latest is None or latest.is_final:
-                executions.succeed(token, {"outcome": "stop"})
+                executions.succeed(token, Outcome.STOP.answer())
             return
         _run_claimed(job, step, index, token, beat)
 
 
-def _run_claimed(job: Job, step: Step, index: int, token: str, beat: Heartbeat) -> None:
+def _run_claimed(job: Job, step: Step, index: int, token: str, beat: sandbox.Heartbeat) -> None:
     writer = logs.LogWriter(step.id)
-    monitor = _Monitor(job.id, beat, probe=job_probe(job.id))
-    workdir = Path(tempfile.mkdtemp(prefix=f"{job.id}-{step.number}-", dir=_jobs_dir()))
+    # a job has no force-cancel: one that is gone (deleted) stops its step at once
+    monitor = Monitor(beat, sandbox.cancel_probe(lambda: job_store.find(job.id), lambda j: False))
     has_changes = None
-    try:
-        status, outcome, has_changes = EXECUTORS[step.type](job, step, workdir, writer, monitor)
-        error = None if status == StepStatus.COMPLETED else _error_summary(writer.text())
-    except Exception as exc:  # noqa: BLE001 - any failure of the step fails the step
-        log.exception("job %s step %d failed", job.id, step.number)
-        writer.write(f"\nError: {exc}\n")
-        status, outcome, error = StepStatus.FAILED, "failed", str(exc)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with sandbox.fresh_workdir("jobs", f"{job.id}-{step.number}") as workdir:
+        try:
+            status, outcome, has_changes = STEP_RUNNERS[step.type](job, step, workdir, writer, monitor)
+            error = None if status == StepStatus.COMPLETED else output.error_summary(writer.text())
+        except Exception as exc:  # noqa: BLE001 - any failure of the step fails the step
+            log.exception("job %s step %d failed", job.id, step.number)
+            writer.write(f"\nError: {exc}\n")
+            status, outcome, error = StepStatus.FAILED, Outcome.FAILED, str(exc)
     if monitor.outcome == "lost":
         writer.write("\nThe step's task was abandoned by the flow (heartbeat lost).\n")
         writer.archive()
@@ -122,37 +102,31 @@ def _run_claimed(job: Job, step: Step, index: int, token: str, beat: Heartbeat) 
             jobs.finished(done)
         except (Conflict, NotFound):
             pass
-        executions.succeed(token, {"outcome": "stop"})
+        executions.succeed(token, Outcome.STOP.answer())
         return
     writer.archive()
     try:
         done, _ = jobs.mutate(job.id, lambda j: j.finish_step(
             index, now_iso(), status, error=error, has_changes=has_changes))
     except (Conflict, NotFound):
-        executions.succeed(token, {"outcome": "stop"})     # the job ended meanwhile
+        executions.succeed(token, Outcome.STOP.answer())   # the job ended meanwhile
         return
     if done.is_final:       # a cancel arrived as the step ended
-        executions.succeed(token, {"outcome": "stop"})
+        executions.succeed(token, Outcome.STOP.answer())
         jobs.finished(done)
         return
-    executions.succeed(token, {"outcome": outcome if status == StepStatus.COMPLETED else "failed"})
-
-
-def _jobs_dir() -> str:
-    path = Path(settings().work_dir) / "jobs"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
+    executions.succeed(token, (outcome if status == StepStatus.COMPLETED else Outcome.FAILED).answer())
 
 
 # -- step types ----------------------------------------------------------------------------------------
 
-def _scripts(step: Step, when: str, cwd: Path, writer: logs.LogWriter, monitor: _Monitor) -> bool:
+def _scripts(step: Step, when: str, cwd: Path, writer: logs.LogWriter, monitor: Monitor) -> bool:
     """The step's BASH commands for `when` ("before", "after", or all of a customScripts
     step), in priority order; False at the first that fails."""
     env = terraform.script_env(cwd, {**step.env, "workingDirectory": str(cwd)})
     for command in step.flow_step().commands_when(when):
         writer.write(f"\nRunning {command.runtime} command (priority {command.priority})\n")
-        code = _terraform(["-c", command.script], cwd, writer, monitor, program=BASH, env=env)
+        code = sandbox.run(["-c", command.script], cwd, writer, monitor, program=BASH, env=env)
         if monitor.outcome is not None:
             return False
         if code != 0:
@@ -162,93 +136,79 @@ def _scripts(step: Step, when: str, cwd: Path, writer: logs.LogWriter, monitor: 
 
 
 def _workdir(job: Job, step: Step, workdir: Path, writer: logs.LogWriter) -> Path:
-    return prepare_workdir(job.cv_id, job.workspace_id, [], workdir, writer)
+    return sandbox.prepare_workdir(job.cv_id, job.workspace_id, [], workdir, writer)
 
 
 def _terraform_env(step: Step, cwd: Path) -> dict | None:
     return terraform.script_env(cwd, step.env) if step.env else None
 
 
-FAILED = (StepStatus.FAILED, "failed", None)
+FAILED = (StepStatus.FAILED, Outcome.FAILED, None)
 
 
-def _plan(job: Job, step: Step, workdir: Path, writer: logs.LogWriter, monitor: _Monitor):
+def _plan(job: Job, step: Step, workdir: Path, writer: logs.LogWriter, monitor: Monitor):
     cwd = _workdir(job, step, workdir, writer)
     if not _scripts(step, "before", cwd, writer, monitor):
         return FAILED
-    _init(cwd, writer, monitor)
-    args = ["plan", "-input=false", "-no-color", f"-out={PLAN_FILE}", "-detailed-exitcode"]
+    if not sandbox.init(cwd, writer, monitor):
+        return FAILED               # interrupted: _run_claimed records what the monitor saw
+    args = ["plan", "-input=false", "-no-color", f"-out={keys.PLAN_FILE}", "-detailed-exitcode"]
     if step.type == "terraformPlanDestroy":
         args.append("-destroy")
-    code = _terraform(args, cwd, writer, monitor, env=_terraform_env(step, cwd))
+    code = sandbox.run(args, cwd, writer, monitor, env=_terraform_env(step, cwd))
     if monitor.outcome is not None or code not in (0, 2):
         return FAILED
-    blobs.put(plan_key(job.id), (cwd / PLAN_FILE).read_bytes())
+    blobs.put(keys.job_plan(job.id), (cwd / keys.PLAN_FILE).read_bytes())
     if not _scripts(step, "after", cwd, writer, monitor):
         return FAILED
-    return StepStatus.COMPLETED, "done" if code == 2 else "noChanges", code == 2
+    return StepStatus.COMPLETED, Outcome.DONE if code == 2 else Outcome.NO_CHANGES, code == 2
 
 
-def _apply(job: Job, step: Step, workdir: Path, writer: logs.LogWriter, monitor: _Monitor):
+def _apply(job: Job, step: Step, workdir: Path, writer: logs.LogWriter, monitor: Monitor):
     cwd = _workdir(job, step, workdir, writer)
     if not _scripts(step, "before", cwd, writer, monitor):
         return FAILED
-    _init(cwd, writer, monitor)
-    before = _state_bytes(cwd)
+    if not sandbox.init(cwd, writer, monitor):
+        return FAILED               # interrupted: _run_claimed records what the monitor saw
+    before = sandbox.state_bytes(cwd)
     if step.type == "terraformDestroy":
         args = ["destroy", "-input=false", "-no-color", "-auto-approve"]
-    elif blobs.head(plan_key(job.id)) is not None:
-        (cwd / PLAN_FILE).write_bytes(blobs.read(plan_key(job.id)))
-        args = ["apply", "-input=false", "-no-color", "-auto-approve", PLAN_FILE]
+    elif blobs.head(keys.job_plan(job.id)) is not None:
+        (cwd / keys.PLAN_FILE).write_bytes(blobs.read(keys.job_plan(job.id)))
+        args = ["apply", "-input=false", "-no-color", "-auto-approve", keys.PLAN_FILE]
     else:
         args = ["apply", "-input=false", "-no-color", "-auto-approve"]
-    code = _terraform(args, cwd, writer, monitor, env=_terraform_env(step, cwd))
+    code = sandbox.run(args, cwd, writer, monitor, env=_terraform_env(step, cwd))
     # a failed or interrupted apply may still have changed real resources: keep its state
-    _store_state(job, cwd, before)
+    sandbox.capture_state(job.workspace_id, cwd, before, run_id=None, created_by=job.created_by)
     if monitor.outcome is not None or code != 0:
         return FAILED
     if not _scripts(step, "after", cwd, writer, monitor):
         return FAILED
-    return StepStatus.COMPLETED, "done", None
+    return StepStatus.COMPLETED, Outcome.DONE, None
 
 
-def _custom_scripts(job: Job, step: Step, workdir: Path, writer: logs.LogWriter, monitor: _Monitor):
+def _custom_scripts(job: Job, step: Step, workdir: Path, writer: logs.LogWriter, monitor: Monitor):
     cwd = _workdir(job, step, workdir, writer)
     ok = _scripts(step, "all", cwd, writer, monitor)
-    return (StepStatus.COMPLETED, "done", None) if ok else FAILED
+    return (StepStatus.COMPLETED, Outcome.DONE, None) if ok else FAILED
 
 
 def _disable_workspace(job: Job, step: Step, workdir: Path, writer: logs.LogWriter,
-                       monitor: _Monitor):
+                       monitor: Monitor):
     """Terrakube's disableWorkspace: the workspace is locked, so nothing runs on it until
     someone unlocks it."""
     try:
-        WorkspaceModel(id=job.workspace_id).update(
-            actions=[WorkspaceModel.locked.set(True), WorkspaceModel.locked_by.set(job.id),
-                     WorkspaceModel.lock_reason.set(f"disabled by job {job.id}")],
-            condition=WorkspaceModel.locked == False)  # noqa: E712
+        workspace_store.lock(job.workspace_id, job.id, f"disabled by job {job.id}")
         writer.write(f"Workspace {job.workspace_id} disabled (locked by {job.id}).\n")
-    except UpdateError:
+    except Conflict:
         writer.write(f"Workspace {job.workspace_id} was already locked.\n")
-    return StepStatus.COMPLETED, "done", None
+    return StepStatus.COMPLETED, Outcome.DONE, None
 
 
-EXECUTORS = {"terraformPlan": _plan, "terraformPlanDestroy": _plan, "terraformApply": _apply,
+STEP_RUNNERS = {"terraformPlan": _plan, "terraformPlanDestroy": _plan, "terraformApply": _apply,
              "terraformDestroy": _apply, "customScripts": _custom_scripts,
              "disableWorkspace": _disable_workspace}
-
-
-def _state_bytes(cwd: Path) -> bytes | None:
-    path = cwd / "terraform.tfstate"
-    return path.read_bytes() if path.exists() else None
-
-
-def _store_state(job: Job, cwd: Path, before: bytes | None) -> None:
-    after = _state_bytes(cwd)
-    if after is None or after == before:
-        return
-    ws = WorkspaceModel.get(job.workspace_id)
-    state_versions.store(ws, after, run_id=None, created_by=job.created_by)
 
 
 handle_steps = sqs_handler(_step_record)

@@ -6,7 +6,7 @@ import json
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from ..services import consul_poll, tasks
+from ..services import consul_poll, task_conditions
 from .batch import sqs_handler
 
 
@@ -15,7 +15,7 @@ def handle_record(record: SQSRecord) -> None:
     if message.get("consul_poll"):
         consul_poll.poll()
         return
-    tasks.check_buffer(message["org"], message["task"])
+    task_conditions.check_buffer(message["org"], message["task"])
 
 
 handle = sqs_handler(handle_record)

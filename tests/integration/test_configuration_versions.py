@@ -191,6 +191,7 @@ def test_archive_rules(api, workspace, upload):
 
 def test_backing_data_soft_delete_restore_and_permanent_delete(api, workspace, upload):
     from chalicelib.aws import blobs
+    from chalicelib.storage import keys
     original = make_tgz({"main.tf": 'output "keep" { value = "me" }\n'})
     target = upload(workspace, raw=original)
     current = upload(workspace)
@@ -201,7 +202,7 @@ def test_backing_data_soft_delete_restore_and_permanent_delete(api, workspace, u
     assert api.post(f"{CV}/{target}/actions/soft_delete_backing_data").status_code == 200
     assert status(api, target) == "backing_data_soft_deleted"
     assert api.get(f"{CV}/{target}/download").status_code == 404
-    assert blobs.head(blobs.cv_key(target)) is None                  # hidden by a delete marker
+    assert blobs.head(keys.cv_archive(target)) is None                  # hidden by a delete marker
 
     assert api.post(f"{CV}/{target}/actions/restore_backing_data").status_code == 200
     assert status(api, target) == "uploaded"
@@ -210,7 +211,7 @@ def test_backing_data_soft_delete_restore_and_permanent_delete(api, workspace, u
     assert api.post(f"{CV}/{target}/actions/soft_delete_backing_data").status_code == 200
     assert api.post(f"{CV}/{target}/actions/permanently_delete_backing_data").status_code == 200
     assert status(api, target) == "backing_data_permanently_deleted"
-    assert list(blobs._versions(blobs.cv_key(target))) == []         # every version gone
+    assert list(blobs._versions(keys.cv_archive(target))) == []         # every version gone
     assert api.post(f"{CV}/{target}/actions/restore_backing_data").status_code == 400
 
 
@@ -288,6 +289,7 @@ def test_unfetchable_or_dangerous_clone_urls_end_errored(api, workspace, drain, 
 
 def test_scheduled_purge_deletes_expired_soft_deleted_backing_data(api, workspace, upload, app_module):
     from chalicelib.aws import blobs
+    from chalicelib.storage import keys
     from chalicelib.local import schedule
     expired = upload(workspace)
     kept = upload(workspace)
@@ -304,6 +306,6 @@ def test_scheduled_purge_deletes_expired_soft_deleted_backing_data(api, workspac
     assert schedule.run_due(jobs, now=10) == []                  # not due yet
     assert schedule.run_due(jobs, now=3600) == ["purge_backing_data"]
     assert status(api, expired) == "backing_data_permanently_deleted"
-    assert list(blobs._versions(blobs.cv_key(expired))) == []
+    assert list(blobs._versions(keys.cv_archive(expired))) == []
     assert status(api, kept) == "backing_data_soft_deleted"
     assert api.post(f"{CV}/{kept}/actions/restore_backing_data").status_code == 200

@@ -316,7 +316,7 @@ def test_terraform_sees_a_scrubbed_environment(local_runs, tmp_path, monkeypatch
 
 def test_terraless_terraform_bin_selects_the_binary(local_runs, tmp_path, monkeypatch):
     from chalicelib import config
-    from chalicelib.workers import terraform
+    from chalicelib.runner import terraform
     calls = tmp_path / "calls.log"
     shim = tmp_path / "terraform"
     shim.write_text(f'#!/bin/sh\necho "$1" >> {calls}\nexec {terraform.binary()} "$@"\n')
@@ -330,6 +330,34 @@ def test_terraless_terraform_bin_selects_the_binary(local_runs, tmp_path, monkey
         assert local_runs.wait(run_id, "planned", "errored") == "planned"
         assert {"init", "plan"} <= set(calls.read_text().split())
         local_runs.action(run_id, "discard")
+    finally:
+        monkeypatch.delenv("TERRALESS_TERRAFORM_BIN")
+        config.reset()
+        terraform.binary.cache_clear()
+
+
+def test_a_cancel_during_terraform_init_cancels_the_run(local_runs, tmp_path, monkeypatch):
+    """A cancel can land while terraform init runs (the run is already `planning`): init,
+    interrupted, exits non-zero, and that must end the run canceled, not errored as an init
+    failure. The shim holds init until it is interrupted, so the cancel always lands there."""
+    from chalicelib import config
+    from chalicelib.runner import terraform
+    from conftest import poll
+    holding = tmp_path / "init-started"
+    shim = tmp_path / "terraform"
+    shim.write_text(f'#!/bin/sh\nif [ "$1" = init ]; then\n  trap "exit 130" INT\n  touch {holding}\n'
+                    f'  while :; do sleep 0.1; done\nfi\nexec {terraform.binary()} "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("TERRALESS_TERRAFORM_BIN", str(shim))
+    config.reset()
+    terraform.binary.cache_clear()
+    try:
+        local_runs.upload({"main.tf": NULL_TF})
+        run_id = local_runs.create()
+        poll(holding.exists, bool, timeout=60)
+        assert local_runs.action(run_id, "cancel").status_code == 202
+        assert local_runs.wait(run_id, "canceled", "errored", timeout=60) == "canceled"
+        assert local_runs.get(run_id)["attributes"]["status-timestamps"].get("errored-at") is None
     finally:
         monkeypatch.delenv("TERRALESS_TERRAFORM_BIN")
         config.reset()

@@ -143,7 +143,7 @@ def test_a_schedule_condition_fires_a_run_when_its_cron_time_comes(cts, worker, 
 
     from conftest import poll
     from chalicelib.local import schedule
-    from chalicelib.services import tasks
+    from chalicelib.services import task_conditions as tasks
     assert {j.name: j.every for j in schedule.jobs(app_module.app, app_module)}["fire_task_schedules"] == 60
     task = {**TASK, "module": _module(tmp_path), "condition": {"schedule": {"cron": "*/5 * * * *"}}}
     assert cts.post("/v1/tasks", {"task": task}).status_code == 201
@@ -284,3 +284,40 @@ def test_an_unreachable_consul_changes_nothing_and_polls_are_queued_within_the_m
     monkeypatch.delenv("CONSUL_HTTP_ADDR")
     config.reset()
     assert tick.handler(tick.event(), None) == {"polled": False}
+
+
+def test_a_throttled_buffer_write_is_retried_never_left_open(cts, tmp_path, monkeypatch):
+    """Closing a buffer fails for a reason other than a lost race (here DynamoDB throttling):
+    the check must fail (so SQS redelivers it), the buffer stays open, and the next delivery
+    fires the task's run. Before, a bare `except` swallowed it and the buffer stayed open with
+    no re-check queued: the task never ran again."""
+    from botocore.exceptions import ClientError
+    from pynamodb.exceptions import UpdateError
+
+    from chalicelib.services import task_conditions
+    from chalicelib.storage import tasks as task_store
+    from chalicelib.storage.models import TaskModel
+    task = {"name": "thr", "module": _module(tmp_path), "condition": {"services": {"names": ["web"]}},
+            "buffer_period": {"enabled": True, "min": "1s", "max": "5s"}}
+    assert cts.post("/v1/tasks", {"task": task}).status_code == 201
+    assert cts.post("/v1/watch/service/web", [_entry("web", "n1", 8000)]).json["tasks"] == ["thr"]
+    # the burst has been quiet for longer than `min` (moved back rather than waited for)
+    TaskModel("cts", "thr").update(actions=[TaskModel.buffer_first_at.set(1.0),
+                                            TaskModel.buffer_last_at.set(1.0)])
+    fired = []
+    monkeypatch.setattr(task_conditions, "trigger", lambda t: fired.append(t.name))
+    throttled = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                       "Message": "slow down"}}, "UpdateItem")
+
+    def close_throttled(task):
+        raise UpdateError("throttled", cause=throttled)
+    real_close = task_store.close_buffer
+    monkeypatch.setattr(task_store, "close_buffer", close_throttled)
+    with pytest.raises(UpdateError):
+        task_conditions.check_buffer("cts", "thr")
+    assert fired == [] and task_store.find("cts", "thr").buffer_first_at == 1.0   # still open
+    monkeypatch.setattr(task_store, "close_buffer", real_close)
+    assert task_conditions.check_buffer("cts", "thr") is True                    # the redelivery
+    assert fired == ["thr"] and task_store.find("cts", "thr").buffer_first_at is None
+    assert task_conditions.check_buffer("cts", "thr") is False                   # once per burst
+    assert fired == ["thr"]

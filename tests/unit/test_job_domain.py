@@ -133,3 +133,16 @@ def test_compiled_flow_encodes_order_no_changes_and_ignore_error():
     assert states["Step000_terraformPlan"]["Catch"][0]["Next"] == "ReportFailure"
     assert definition_name(asl, "p") == definition_name(dict(asl), "p") != \
         definition_name(compile_flow(steps[:1], steps_queue="q", events_queue="e"), "p")
+
+
+def test_job_statuses_move_only_along_the_lifecycle():
+    from chalicelib.domain.jobs import LIFECYCLE, TRANSITIONS
+    assert set(TRANSITIONS) == set(JobStatus)
+    assert LIFECYCLE.final == {JobStatus.COMPLETED, JobStatus.NO_CHANGES, JobStatus.NOT_EXECUTED,
+                               JobStatus.REJECTED, JobStatus.CANCELLED, JobStatus.FAILED}
+    for final in LIFECYCLE.final:
+        assert not any(LIFECYCLE.allows(final, to) for to in JobStatus)
+    # an approval is answered only while it is waited for
+    assert LIFECYCLE.allows(JobStatus.WAITING_APPROVAL, JobStatus.APPROVED)
+    assert not LIFECYCLE.allows(JobStatus.RUNNING, JobStatus.APPROVED)
+    assert not LIFECYCLE.allows(JobStatus.PENDING, JobStatus.RUNNING)

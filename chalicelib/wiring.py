@@ -1,0 +1,14 @@
+"""Where the aggregates are connected: hook subscriptions and the workspace queue's starters.
+Called once by app.py (the API, the workers and the dev stack all import the app), so nothing
+is registered as a side effect of importing a module."""
+from __future__ import annotations
+
+from .services import hooks, jobs, queue, runs, tasks
+
+
+def wire() -> None:
+    queue.register_starter("run", runs.start_waiting)
+    queue.register_starter("job", jobs.start)
+    hooks.subscribe("cv_uploaded", runs.auto_queue)
+    hooks.subscribe("workspace_unlocked", queue.schedule)
+    hooks.subscribe("run_finished", tasks.record_run_event)
