@@ -10,9 +10,11 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -262,7 +264,7 @@ def dev_stack(tmp_path_factory):
                # short enough that a killed worker is noticed quickly in the suite
                TERRALESS_HEARTBEAT_SECONDS="10", TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS="1",
                TERRALESS_CANCEL_GRACE_SECONDS="3")
-    log = open(home / "dev.log", "wb")
+    log = os.fdopen(os.open(home / "dev.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
     proc = subprocess.Popen([sys.executable, "-m", "chalicelib.cli", "dev"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -284,28 +286,31 @@ def dev_stack(tmp_path_factory):
 
 
 @pytest.fixture
-def slow_state_url():
-    """An http state backend that takes its time: a terraform plan reading it through
-    `terraform_remote_state` is slow for real (cancel tests need a plan still running)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Slow(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            threading.Event().wait(30)
-            self.send_response(404)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/state"
-    server.shutdown()
+def tmp_path(tmp_path):
+    """pytest's tmp_path, reachable by the runner user (runner/isolation.py): tests hand a
+    run's code modules, shims and files to write there. pytest makes its folders 0700."""
+    for folder in tmp_path.parents[:2]:
+        folder.chmod(0o755)
+    tmp_path.chmod(0o777)
+    return tmp_path
 
 
-def slow_plan_tf(url: str) -> str:
-    return f'data "terraform_remote_state" "slow" {{\n  backend = "http"\n  config = {{ address = "{url}" }}\n}}\n'
+@pytest.fixture
+def slow_state():
+    """A state file that never finishes being read: a FIFO nobody writes. A terraform plan
+    reading it through `terraform_remote_state` blocks for real (cancel tests need a plan still
+    running) without any network, which a phase's sandbox does not have."""
+    folder = Path(tempfile.mkdtemp(prefix="terraless-slow-"))
+    folder.chmod(0o755)                 # the runner user (runner/isolation.py) opens it
+    fifo = folder / "state.fifo"
+    os.mkfifo(fifo, 0o666)
+    fifo.chmod(0o666)
+    yield str(fifo)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def slow_plan_tf(path: str) -> str:
+    return f'data "terraform_remote_state" "slow" {{\n  backend = "local"\n  config = {{ path = "{path}" }}\n}}\n'
 
 
 def queue_depth(logical: str) -> int:

@@ -5,10 +5,12 @@ HTTP API on TERRALESS_PORT -> SQS dispatch playing Lambda. Ctrl-C (or SIGTERM) s
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -64,7 +66,9 @@ class Emulator:
     def start(self) -> None:
         _free_port_check(self.port)
         env = dict(os.environ, MOTO_PORT=str(self.port))  # Step Functions calls back here
-        logfile = open(self.home / "moto.log", "ab")
+        # 0600: the emulator's log holds request bodies (a phase's runner user must not read it)
+        logfile = os.fdopen(os.open(self.home / "moto.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                    0o600), "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             env=env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
@@ -89,6 +93,18 @@ def run() -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     home = Path(os.environ.get("TERRALESS_HOME", ".terraless")).resolve()
     home.mkdir(parents=True, exist_ok=True)
+    # The stack's secrets live here: no phase's runner user (runner/isolation.py) gets in.
+    home.chmod(0o700)
+    # The work directory belongs to this stack (not /tmp/terraless-work, shared by every stack);
+    # short, because provider sockets live below it (a Unix socket path is capped at 108 bytes).
+    owns_work_dir = "TERRALESS_WORK_DIR" not in os.environ
+    os.environ.setdefault("TERRALESS_WORK_DIR", os.path.join(
+        os.environ.get("TMPDIR", "/tmp"), "terraless-" + hashlib.sha256(str(home).encode()).hexdigest()[:10]))
+    # Its own is started fresh and removed at the end: nothing a phase left (or an older
+    # version of the mirror) is used by the next stack. One the user names is left alone.
+    work_dir = Path(os.environ["TERRALESS_WORK_DIR"])
+    if owns_work_dir:
+        shutil.rmtree(work_dir, ignore_errors=True)
     port = int(os.environ.get("TERRALESS_PORT", "8000"))
     _free_port_check(port)
     _free_port_check(int(os.environ.get("TERRALESS_TLS_PORT", "8443")))
@@ -114,6 +130,8 @@ def run() -> int:
     finally:
         if emulator:
             emulator.stop()
+        if owns_work_dir:
+            shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _serve(home: Path, port: int, stop: threading.Event) -> int:

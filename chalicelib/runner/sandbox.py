@@ -42,6 +42,7 @@ def fresh_workdir(kind: str, name: str) -> Iterator[Path]:
     parent = Path(settings().work_dir) / kind
     parent.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
+    path.chmod(0o711)       # the runner user (runner/isolation.py) reaches its cwd inside
     try:
         yield path
     finally:

@@ -3,7 +3,6 @@ configuration, a scrubbed environment, and a process whose output streams line b
 which can be interrupted (SIGINT, like Ctrl-C) or killed."""
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import importlib.metadata
 import os
@@ -15,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..config import settings
+from . import isolation
 
 NULL_PROVIDER = ("registry.terraform.io", "hashicorp", "null", "2.1.2")
 
@@ -110,20 +110,38 @@ def cli_config() -> str:
 
 def base_env(workdir: Path) -> dict[str, str]:
     """Nothing of the service's environment reaches terraform (no AWS credentials, no tokens):
-    configurations can run arbitrary commands through local-exec."""
-    home = workdir / ".home"
+    configurations can run arbitrary commands through local-exec. HOME and TMPDIR are the
+    phase's own. TMPDIR sits at the phase's root, not below the working directory: go-plugin
+    puts terraform's provider sockets there, and a Unix socket path is capped at 108 bytes."""
+    home, tmp = workdir / ".home", _phase_root(workdir) / "t"
     home.mkdir(parents=True, exist_ok=True)
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
-            "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1",
+    tmp.mkdir(parents=True, exist_ok=True)
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(tmp),
+            "LANG": "C.UTF-8", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1",
             "TF_CLI_CONFIG_FILE": cli_config()}
 
 
-def _child_setup() -> None:
-    os.setsid()     # its own process group: SIGINT reaches terraform and its providers
-    try:            # and it dies with the worker (a killed worker leaves no terraform behind)
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+def _phase_root(path: Path) -> Path:
+    """The phase's own directory (work_dir/<kind>/<name>) that `path` is in, else `path`."""
+    work = Path(settings().work_dir).resolve()
+    resolved = path.resolve()
+    for candidate in (resolved, *resolved.parents):
+        if candidate.parent.parent == work:
+            return candidate
+    return resolved
+
+
+def run_once(args: list[str], workdir: Path, *, timeout: float, nice: int = 0) -> subprocess.CompletedProcess:
+    """terraform to completion (`show -json`), in the same sandbox as a phase's processes."""
+    env = base_env(workdir)
+    isolation.hand_over(workdir, Path(env["TMPDIR"]))
+
+    def setup() -> None:
+        isolation.child_setup()
+        if nice:
+            os.nice(nice)
+    return subprocess.run([binary(), *args], cwd=workdir, env=env, capture_output=True,
+                          timeout=timeout, preexec_fn=setup)
 
 
 def script_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -141,10 +159,11 @@ class Process:
 
     def __init__(self, args: list[str], workdir: Path, on_line, *, program: str | None = None,
                  env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([program or binary(), *args], cwd=workdir,
-                                     env=env if env is not None else base_env(workdir),
+        env = env if env is not None else base_env(workdir)
+        isolation.hand_over(workdir, Path(env["TMPDIR"]))   # what the phase writes is the runner's
+        self.proc = subprocess.Popen([program or binary(), *args], cwd=workdir, env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, preexec_fn=_child_setup)
+                                     stderr=subprocess.STDOUT, preexec_fn=isolation.child_setup)
         self._reader = threading.Thread(target=self._pump, args=(on_line,), daemon=True)
         self._reader.start()
         self.interrupted = 0

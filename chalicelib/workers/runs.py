@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 from pathlib import Path
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -163,9 +161,7 @@ def _plan(run: Run, workdir: Path, writer: logs.LogWriter, token: str, monitor: 
 def _store_plan_json(run_id: str, cwd: Path) -> None:
     """The plan in JSON (GET /plans/:id/json-output), produced after the run moved on."""
     # niced: on a shared worker host it must not slow the apply that may already be starting
-    shown = subprocess.run([terraform.binary(), "show", "-json", keys.PLAN_FILE], cwd=cwd,
-                           env=terraform.base_env(cwd), capture_output=True, timeout=600,
-                           preexec_fn=lambda: os.nice(10))
+    shown = terraform.run_once(["show", "-json", keys.PLAN_FILE], cwd, timeout=600, nice=10)
     if shown.returncode == 0:
         blobs.put(keys.run_plan_json(run_id), shown.stdout, content_type="application/json")
     else:

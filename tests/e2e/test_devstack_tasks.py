@@ -35,7 +35,7 @@ def _runs(cts, name):
     return cts.get(f"/api/v2/workspaces/{ws}/runs").json["data"]
 
 
-def test_task_lifecycle_through_the_dev_stack(cts, module, slow_state_url, tmp_path):
+def test_task_lifecycle_through_the_dev_stack(cts, module, slow_state, tmp_path):
     task = {"name": "e2e-web", "module": module, "condition": {"services": {"names": ["web"]}},
             "buffer_period": {"min": "2s", "max": "10s"}, "variables": {"port": "8080"}}
     inspected = cts.post("/v1/tasks?run=inspect", {"task": task})
@@ -66,7 +66,7 @@ def test_task_lifecycle_through_the_dev_stack(cts, module, slow_state_url, tmp_p
     slow = {"name": "e2e-slow", "module": str(tmp_path / "slowmod"), "condition": {"services": {"names": ["slow"]}},
             "buffer_period": {"enabled": False}}
     (tmp_path / "slowmod").mkdir()
-    (tmp_path / "slowmod" / "main.tf").write_text('variable "services" { type = any }\n' + slow_plan_tf(slow_state_url))
+    (tmp_path / "slowmod" / "main.tf").write_text('variable "services" { type = any }\n' + slow_plan_tf(slow_state))
     assert cts.post("/v1/tasks", {"task": slow}).status_code == 201
     cts.post("/v1/watch/service/slow", [_entry(1)])
     run = poll(lambda: _runs(cts, "e2e-slow"), lambda r: r and r[0]["attributes"]["status"] == "planning",

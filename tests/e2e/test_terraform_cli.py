@@ -109,8 +109,8 @@ def test_remote_backend_workflow(cli, dev_stack):
     assert cli("state", "list").split() == []
 
 
-def test_ctrl_c_cancels_the_remote_plan(project, dev_stack, slow_state_url):
-    slow = project("cli-ctrl-c", slow_plan_tf(slow_state_url))
+def test_ctrl_c_cancels_the_remote_plan(project, dev_stack, slow_state):
+    slow = project("cli-ctrl-c", slow_plan_tf(slow_state))
     slow("init", "-input=false", "-no-color")
     proc = slow.start("plan", "-no-color")
     http = httpx.Client(base_url=dev_stack.url, headers=dev_stack.headers)

@@ -184,8 +184,8 @@ def test_cancel_while_waiting_for_approval_and_while_running(jobs):
     assert apply["status"] == "notExecuted"
 
 
-def test_cancel_interrupts_a_running_terraform_plan(jobs, slow_state_url):
-    jobs.engine.upload({"main.tf": slow_plan_tf(slow_state_url)})
+def test_cancel_interrupts_a_running_terraform_plan(jobs, slow_state):
+    jobs.engine.upload({"main.tf": slow_plan_tf(slow_state)})
     job_id = jobs.create(PLAN_APPROVE_APPLY)
     poll(lambda: jobs.steps(job_id)[0]["status"], lambda s: s == "running", timeout=60)
     jobs.patch(job_id, "cancelled")

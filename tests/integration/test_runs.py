@@ -151,8 +151,8 @@ def test_locked_workspace_keeps_runs_pending_until_unlocked(runs):
     runs.action(run_id, "discard")
 
 
-def test_cancel_while_planning_interrupts_terraform(runs, slow_state_url):
-    runs.upload({"main.tf": slow_plan_tf(slow_state_url)})
+def test_cancel_while_planning_interrupts_terraform(runs, slow_state):
+    runs.upload({"main.tf": slow_plan_tf(slow_state)})
     run_id = runs.create()
     runs.wait(run_id, "planning")
     assert runs.action(run_id, "cancel", {"comment": "too slow"}).status_code == 202

@@ -62,12 +62,12 @@ def test_tokens_and_isolation(cts, org):
 
 
 def test_a_task_deleted_while_its_workspace_runs_goes_when_the_run_ends(cts, upload, worker,
-                                                                        slow_state_url):
+                                                                        slow_state):
     from conftest import poll, slow_plan_tf
     from chalicelib.storage.models import TaskModel
     cts.post("/v1/tasks", {"task": TASK})
     ws = cts.get("/api/v2/organizations/cts/workspaces/web").json["data"]["id"]
-    upload(ws, {"main.tf": slow_plan_tf(slow_state_url)})
+    upload(ws, {"main.tf": slow_plan_tf(slow_state)})
     run = cts.post("/api/v2/runs", {"data": {"relationships": {"workspace": {"data": {"id": ws}}}}}).json["data"]["id"]
     poll(lambda: cts.get(f"/api/v2/runs/{run}").json["data"]["attributes"]["status"],
          lambda s: s == "planning", timeout=60)

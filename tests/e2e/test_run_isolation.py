@@ -1,0 +1,123 @@
+"""Code inside a run is the tenant's code. Through the dev stack, with real terraform and bash,
+a run's `local-exec`, a plan-only run's `file()` and a Terrakube BASH step each try to reach
+what the service holds: every ancestor's environment, the stack's home (admin token, signing
+secret, TLS key, logs), the emulator and the API ports, and the provider mirror and CLI
+configuration that other tenants' later runs use. Each attempt must fail; a normal run on the
+same stack still plans and applies."""
+import base64
+import hashlib
+import os
+import re
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from conftest import engine_through_dev_stack, poll
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
+    os.geteuid() != 0, reason="the dev stack sandboxes runs as a dedicated user only when it runs as root")]
+
+SECRET_FILES = ("admin-token", "signing-secret", "dev.log", "moto.log", "terraform.rc", "tls/key.pem")
+
+
+def probe_script(stack) -> str:
+    """Bash that reports each attempt as one `ISO ...` line (no `${`: it sits in HCL)."""
+    work = "/tmp/terraless-" + hashlib.sha256(str(stack.home.resolve()).encode()).hexdigest()[:10]
+    mirror = f"{work}/terraform/mirror/registry.terraform.io/hashicorp/null/2.1.2/linux_amd64"
+    moto_port = urlparse(stack.aws_endpoint).port
+    api_port = urlparse(stack.url).port
+    files = " ".join(SECRET_FILES)
+    return f"""
+echo "ISO uid=$(id -u)"
+pid=$$
+while [ "$pid" -gt 1 ]; do
+  if cat /proc/$pid/environ > /dev/null 2>&1; then
+    if tr '\\0' '\\n' < /proc/$pid/environ | grep -q -e '^TERRALESS_' -e '^AWS_'; then echo "ISO environ-leak $pid"; fi
+  else
+    echo "ISO environ-denied $pid"
+  fi
+  pid=$(awk '/^PPid/ {{print $2}}' /proc/$pid/status)
+done
+for f in {files}; do
+  if cat "{stack.home}/$f" > /dev/null 2>&1; then echo "ISO read $f"; else echo "ISO denied $f"; fi
+done
+if ls "{stack.home}" > /dev/null 2>&1; then echo "ISO listed home"; fi
+if (exec 3<> /dev/tcp/127.0.0.1/{moto_port}) 2> /dev/null; then echo "ISO reached emulator"; else echo "ISO no emulator"; fi
+if (exec 3<> /dev/tcp/127.0.0.1/{api_port}) 2> /dev/null; then echo "ISO reached api"; else echo "ISO no api"; fi
+if echo x >> "{work}/terraform/terraformrc" 2> /dev/null; then echo "ISO wrote cli-config"; else echo "ISO denied cli-config"; fi
+if touch "{mirror}/x" 2> /dev/null; then echo "ISO wrote mirror"; else echo "ISO denied mirror"; fi
+if ln -sf /bin/true "{mirror}/terraform-provider-null_v2.1.2_x4" 2> /dev/null; then echo "ISO replaced provider"; fi
+echo "ISO done"
+"""
+
+
+def assert_contained(stack, output: str) -> None:
+    # terraform prefixes a provisioner's lines ("null_resource.probe (local-exec): ISO ...")
+    # and echoes the whole script once ("Executing: [...]"), which is not a report
+    lines = {m.group(1) for line in output.splitlines()
+             if (m := re.search(r"(?:^|\): )(ISO [\w=./ -]+)$", line.strip()))}
+    assert "ISO done" in lines, output
+    assert "ISO uid=0" not in lines and any(line.startswith("ISO uid=") for line in lines)
+    assert not [line for line in lines if "environ-leak" in line]
+    assert [line for line in lines if "environ-denied" in line], "the chain reached no root process"
+    assert {f"ISO denied {f}" for f in SECRET_FILES} <= lines
+    assert "ISO listed home" not in lines
+    assert {"ISO no emulator", "ISO no api", "ISO denied cli-config", "ISO denied mirror"} <= lines
+    assert "ISO replaced provider" not in lines
+    for secret in ("admin-token", "signing-secret"):
+        assert (stack.home / secret).read_text().strip() not in output
+
+
+@pytest.fixture
+def engine(request):
+    return engine_through_dev_stack(request, org="isolation-e2e")
+
+
+def log_of(engine, phase_url: str) -> str:
+    phase = engine.api.get(phase_url).json["data"]
+    return httpx.get(phase["attributes"]["log-read-url"], timeout=10).text
+
+
+def test_a_local_exec_provisioner_reaches_nothing_of_the_service(engine, dev_stack):
+    script = probe_script(dev_stack)
+    engine.upload({"main.tf": 'resource "null_resource" "probe" {\n  provisioner "local-exec" {\n'
+                              '    interpreter = ["/bin/bash", "-c"]\n'
+                              f'    command = <<EOT\n{script}\nEOT\n  }}\n}}\n'})
+    run_id = engine.create(**{"auto-apply": True})
+    assert engine.wait(run_id, "applied", "errored", timeout=120) == "applied"
+    assert_contained(dev_stack, log_of(engine, f"/api/v2/runs/{run_id}/apply"))
+
+
+def test_a_plan_only_run_cannot_read_the_service_files_with_file(engine, dev_stack):
+    token = (dev_stack.home / "admin-token").read_text().strip()
+    engine.upload({"main.tf": f'output "stolen" {{\n  value = file("{dev_stack.home}/admin-token")\n}}\n'})
+    run_id = engine.create(**{"plan-only": True})
+    assert engine.wait(run_id, "errored", "planned_and_finished", timeout=120) == "errored"
+    log = log_of(engine, f"/api/v2/runs/{run_id}/plan")
+    assert "permission denied" in log.lower() and token not in log
+
+
+def test_a_terrakube_bash_step_reaches_nothing_of_the_service(engine, dev_stack):
+    engine.upload({"main.tf": 'resource "null_resource" "one" {}\n'})
+    script = probe_script(dev_stack).replace("\n", "\n          ")
+    flow = ("flow:\n  - type: customScripts\n    name: Probe\n    step: 100\n    commands:\n"
+            "      - runtime: BASH\n        priority: 1\n        script: |\n          " + script + "\n")
+    created = engine.api.post(f"/api/v1/workspace/{engine.ws}/job", {"data": {"type": "job", "attributes": {
+        "tcl": base64.b64encode(flow.encode()).decode()}}})
+    assert created.status_code == 201, created.body
+    job_id = created.json["data"]["id"]
+    path = f"/api/v1/workspace/{engine.ws}/job/{job_id}"
+    status = poll(lambda: engine.api.get(path).json["data"]["attributes"]["status"],
+                  lambda s: s in ("completed", "failed"), timeout=120)
+    output = engine.api.get(path).json["data"]["attributes"]["output"]
+    assert status == "completed", output
+    assert_contained(dev_stack, output)
+
+
+def test_a_normal_run_on_the_same_stack_still_plans_and_applies(engine):
+    engine.upload({"main.tf": 'resource "null_resource" "fine" {}\n'})
+    run_id = engine.create()
+    assert engine.wait(run_id, "planned", "errored", timeout=120) == "planned"
+    assert engine.api.post(f"/api/v2/runs/{run_id}/actions/apply", {}).status_code == 202
+    assert engine.wait(run_id, "applied", "errored", timeout=120) == "applied"
