@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_configuration_versions", "bench_runs", "bench_cli", "bench_tasks", "bench_jobs"]
+BENCHES = ["bench_configuration_versions", "bench_runs", "bench_cli", "bench_tasks", "bench_jobs",
+           "bench_isolation"]
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,7 @@ import hashlib
 import importlib.metadata
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -77,10 +78,15 @@ def _null_provider_binary() -> Path | None:
     return None
 
 
-@lru_cache(maxsize=None)
 def cli_config() -> str:
     """A CLI configuration with a filesystem mirror of the providers the project ships, so
-    `terraform init` needs no network for them; other providers install directly."""
+    `terraform init` needs no network for them; other providers install directly.
+
+    Checked before every phase, not only made once: where a phase's processes share the
+    worker's user (Lambda, a service not running as root) an earlier phase could have rewritten
+    the configuration or replaced the mirrored provider. Both are put back as they must be
+    (a read and a stat per phase). The provider is a staged file, not a link into the
+    installation, which the runner user may not be able to reach."""
     root = Path(settings().work_dir) / "terraform"
     mirror = root / "mirror"
     includes = []
@@ -89,14 +95,12 @@ def cli_config() -> str:
         host, namespace, name, version = NULL_PROVIDER
         target = mirror / host / namespace / name / version / "linux_amd64"
         target.mkdir(parents=True, exist_ok=True)
-        link = target / provider.name
-        if not link.exists():
-            if not os.access(provider, os.X_OK):
-                provider.chmod(0o755)
-            try:
-                link.symlink_to(provider)
-            except FileExistsError:
-                pass        # another worker process made it first
+        if not os.access(provider, os.X_OK):
+            provider.chmod(0o755)
+        _stage(provider, target / provider.name)
+        for stray in target.iterdir():           # nothing but the provider in its directory
+            if stray.name != provider.name:
+                _remove(stray)
         includes.append(f"{host}/{namespace}/{name}")
     quoted = ", ".join(f'"{i}"' for i in includes)
     config = root / "terraformrc"
@@ -106,6 +110,48 @@ def cli_config() -> str:
         + (f"  direct {{\n    exclude = [{quoted}]\n  }}\n" if includes else "  direct {}\n")
         + "}\n")
     return str(config)
+
+
+def _stage(source: Path, dest: Path) -> Path:
+    """`dest` is `source`'s file: a hard link where they share a filesystem (no copy, and the
+    same inode proves it), else a copy with the same size and mtime. Anything else at `dest`
+    (a link to elsewhere, a script, a changed file) is replaced, atomically: other workers
+    may be reading it."""
+    if dest.exists() and not dest.is_symlink():
+        have, want = dest.stat(), source.stat()
+        if os.path.samefile(dest, source) or (
+                have.st_size == want.st_size and have.st_mtime_ns == want.st_mtime_ns
+                and have.st_uid == os.geteuid() and not have.st_mode & 0o022):
+            return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    _remove(tmp)
+    try:
+        os.link(source, tmp)
+    except OSError:             # another filesystem (or links refused): a copy
+        shutil.copy2(source, tmp)
+        tmp.chmod(0o755)
+    os.replace(tmp, dest)
+    return dest
+
+
+def runnable_binary() -> str:
+    """The terraform a phase runs: staged in the work directory (root's, read-only to the
+    runner user), so the runner user needs no access to where the project is installed."""
+    source = Path(binary())
+    if isolation.mode() == "none":
+        return str(source)
+    # one directory per source binary (TERRALESS_TERRAFORM_BIN may change), named terraform:
+    # step scripts find it on PATH
+    where = hashlib.sha256(str(source).encode()).hexdigest()[:12]
+    return str(_stage(source, Path(settings().work_dir) / "terraform" / "bin" / where / "terraform"))
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def base_env(workdir: Path) -> dict[str, str]:
@@ -140,7 +186,7 @@ def run_once(args: list[str], workdir: Path, *, timeout: float, nice: int = 0) -
         isolation.child_setup()
         if nice:
             os.nice(nice)
-    return subprocess.run([binary(), *args], cwd=workdir, env=env, capture_output=True,
+    return subprocess.run([runnable_binary(), *args], cwd=workdir, env=env, capture_output=True,
                           timeout=timeout, preexec_fn=setup)
 
 
@@ -148,7 +194,7 @@ def script_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, 
     """A Terrakube step script's environment: terraform's scrubbed one, with the terraform
     binary on PATH (scripts call `terraform ...`) and the step's inputsEnv."""
     env = base_env(workdir)
-    env["PATH"] = f"{Path(binary()).parent}:{env['PATH']}"
+    env["PATH"] = f"{Path(runnable_binary()).parent}:{env['PATH']}"
     env.update(extra or {})
     return env
 
@@ -161,7 +207,7 @@ class Process:
                  env: dict[str, str] | None = None) -> None:
         env = env if env is not None else base_env(workdir)
         isolation.hand_over(workdir, Path(env["TMPDIR"]))   # what the phase writes is the runner's
-        self.proc = subprocess.Popen([program or binary(), *args], cwd=workdir, env=env,
+        self.proc = subprocess.Popen([program or runnable_binary(), *args], cwd=workdir, env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, preexec_fn=isolation.child_setup)
         self._reader = threading.Thread(target=self._pump, args=(on_line,), daemon=True)
@@ -178,6 +224,9 @@ class Process:
             code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
+        # Nothing of the phase outlives its command: provider plugins terraform left behind
+        # (a killed terraform), a provisioner's background `sleep` — the whole process group.
+        self._signal(signal.SIGKILL)
         self._reader.join(timeout=5)
         return code
 
@@ -192,5 +241,5 @@ class Process:
     def _signal(self, sig: int) -> None:
         try:
             os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
             pass

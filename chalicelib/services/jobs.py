@@ -245,40 +245,46 @@ def finished(job: Job) -> None:
 
 def update(principal: Principal, workspace_id: str, job_id: str, attrs: dict) -> Job:
     """PATCH: `status` approved / rejected answers the approval the flow waits on; cancelled
-    cancels; `comments` may change any time."""
+    cancels; `comments` may change any time. One request is one conditional write: the comment
+    is saved with the status change, or not at all."""
     principal.require_user_or_team("update jobs")
     get(principal, workspace_id, job_id)
     status = attrs.get("status")
     if status not in (None, JobStatus.APPROVED.value, JobStatus.REJECTED.value, JobStatus.CANCELLED.value):
         raise Unprocessable("status can be set to approved, rejected or cancelled",
                             pointer="/data/attributes/status")
-    if "comments" in attrs:
-        comments = attrs["comments"]
-        if comments is not None and not isinstance(comments, str):
-            raise Unprocessable("comments must be a string", pointer="/data/attributes/comments")
+    comments = attrs.get("comments")
+    if comments is not None and not isinstance(comments, str):
+        raise Unprocessable("comments must be a string", pointer="/data/attributes/comments")
 
-        def comment(j: Job):
-            j.comments = comments
-        mutate(job_id, comment)
+    def with_comment(change):
+        def apply(j: Job):
+            if "comments" in attrs:
+                j.comments = comments
+            return change(j)
+        return apply
     if status is None:
-        return store.find(job_id)
-    if status == JobStatus.APPROVED.value:
-        job, token = mutate(job_id, lambda j: j.approve(now_iso(), principal.user_id))
+        mutate(job_id, with_comment(lambda j: None))
+    elif status == JobStatus.APPROVED.value:
+        job, token = mutate(job_id, with_comment(lambda j: j.approve(now_iso(), principal.user_id)))
         executions.succeed(token, Outcome.APPROVED.answer())
     elif status == JobStatus.REJECTED.value:
-        job, token = mutate(job_id, lambda j: j.reject(now_iso(), principal.user_id))
+        job, token = mutate(job_id, with_comment(lambda j: j.reject(now_iso(), principal.user_id)))
         executions.succeed(token, Outcome.STOP.answer())
         finished(job)
     else:
-        cancel(job_id)
+        cancel(job_id, before=with_comment(lambda j: None))
     return store.find(job_id)
 
 
-def cancel(job_id: str) -> Job:
+def cancel(job_id: str, *, before=None) -> Job:
     """Nothing running: the job ends now and its execution finishes (an approval's token is
     answered "stop"; a queued step's execution is stopped). A running step: the worker sees
-    the request, interrupts terraform or the script (SIGINT) and records the cancellation."""
+    the request, interrupts terraform or the script (SIGINT) and records the cancellation.
+    `before`: more of the same request's change, saved in the same write."""
     def request(j: Job):
+        if before is not None:
+            before(j)
         token, started = j.approval_token, j.status != JobStatus.PENDING
         return j.request_cancel(now_iso()), token, started
     job, (ended, token, started) = mutate(job_id, request)

@@ -146,12 +146,19 @@ def _terraform_env(step: Step, cwd: Path) -> dict | None:
 FAILED = (StepStatus.FAILED, Outcome.FAILED, None)
 
 
-def _plan(job: Job, step: Step, workdir: Path, writer: logs.LogWriter, monitor: Monitor):
+def _ready(job: Job, step: Step, workdir: Path, writer: logs.LogWriter, monitor: Monitor) -> Path | None:
+    """A terraform step's directory, its `before` scripts run and terraform initialised; None
+    if a script failed or the monitor interrupted (_run_claimed records what it saw)."""
     cwd = _workdir(job, step, workdir, writer)
-    if not _scripts(step, "before", cwd, writer, monitor):
+    if not _scripts(step, "before", cwd, writer, monitor) or not sandbox.init(cwd, writer, monitor):
+        return None
+    return cwd
+
+
+def _plan(job: Job, step: Step, workdir: Path, writer: logs.LogWriter, monitor: Monitor):
+    cwd = _ready(job, step, workdir, writer, monitor)
+    if cwd is None:
         return FAILED
-    if not sandbox.init(cwd, writer, monitor):
-        return FAILED               # interrupted: _run_claimed records what the monitor saw
     args = ["plan", "-input=false", "-no-color", f"-out={keys.PLAN_FILE}", "-detailed-exitcode"]
     if step.type == "terraformPlanDestroy":
         args.append("-destroy")
@@ -165,11 +172,9 @@ def _plan(job: Job, step: Step, workdir: Path, writer: logs.LogWriter, monitor: 
 
 
 def _apply(job: Job, step: Step, workdir: Path, writer: logs.LogWriter, monitor: Monitor):
-    cwd = _workdir(job, step, workdir, writer)
-    if not _scripts(step, "before", cwd, writer, monitor):
+    cwd = _ready(job, step, workdir, writer, monitor)
+    if cwd is None:
         return FAILED
-    if not sandbox.init(cwd, writer, monitor):
-        return FAILED               # interrupted: _run_claimed records what the monitor saw
     before = sandbox.state_bytes(cwd)
     if step.type == "terraformDestroy":
         args = ["destroy", "-input=false", "-no-color", "-auto-approve"]

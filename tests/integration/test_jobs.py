@@ -302,6 +302,10 @@ def test_job_requests_are_checked(request):
     assert jobs.wait(job_id, "waitingApproval", "failed") == "waitingApproval"
     jobs.patch(job_id, "cancelled")
     assert jobs.patch(job_id, "approved", expect=409).status_code == 409
+    # one request, one write: a refused approval keeps no comment of the same request
+    late = jobs.api.patch(jobs.path(job_id), {"data": {"type": "job", "id": job_id, "attributes": {
+        "status": "approved", "comments": "too late"}}})
+    assert late.status_code == 409 and jobs.get(job_id)["data"]["attributes"]["comments"] == "looks fine"
 
 
 def test_a_poison_step_message_ends_in_the_dlq_and_fails_its_job(request):

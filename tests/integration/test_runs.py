@@ -5,6 +5,8 @@ import base64
 import hashlib
 import json
 
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -164,25 +166,37 @@ def test_cancel_while_planning_interrupts_terraform(runs, slow_state):
     assert runs.action(run_id, "force-cancel").status_code == 409
 
 
-def test_force_cancel_after_the_cool_off(local_runs, monkeypatch):
+def test_force_cancel_after_the_cool_off(local_runs, monkeypatch, slow_state):
+    """A phase that a cancel cannot end (terraform blocked reading a state file that never
+    ends, and the second Ctrl-C far away) is ended by force-cancel once the cool-off passed."""
+    import os
+
     from chalicelib import config
     monkeypatch.setenv("TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS", "1")
-    monkeypatch.setenv("TERRALESS_CANCEL_GRACE_SECONDS", "600")   # terraform waits for the provisioner
+    monkeypatch.setenv("TERRALESS_CANCEL_GRACE_SECONDS", "600")   # no second Ctrl-C in this test
     config.reset()
-    local_runs.upload({"main.tf": 'resource "null_resource" "stubborn" {\n  provisioner "local-exec" {\n'
-                            '    command = "trap \'\' INT; sleep 60"\n  }\n}\n'})
-    stuck = local_runs.create(**{"auto-apply": True})
+    local_runs.upload({"main.tf": slow_plan_tf(slow_state)})
+    stuck = local_runs.create()
+    local_runs.upload({"main.tf": NULL_TF})                # the next run's code plans at once
     queued = local_runs.create()
-    local_runs.wait(stuck, "applying")
-    log_url = local_runs.api.get(f"/api/v2/runs/{stuck}/apply").json["data"]["attributes"]["log-read-url"]
-    # the live log shows the provisioner running (and ignoring SIGINT) before we cancel
-    poll(lambda: local_runs.log(log_url).body.decode(), lambda text: "local-exec" in text, timeout=30)
-    assert local_runs.action(stuck, "force-cancel").status_code == 409     # cancel first
-    assert local_runs.action(stuck, "cancel").status_code == 202
-    poll(lambda: local_runs.get(stuck)["attributes"], lambda a: a["actions"]["is-force-cancelable"], timeout=10)
-    assert local_runs.status(stuck) == "applying"                          # SIGINT was ignored
-    assert local_runs.action(stuck, "force-cancel", {"comment": "stuck"}).status_code == 202
-    assert local_runs.status(stuck) == "force_canceled"
+    local_runs.wait(stuck, "planning")
+
+    def reading():       # a writer can open the FIFO only once terraform plan has it open
+        try:
+            return os.open(slow_state, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+    writer = poll(reading, lambda fd: fd is not None, timeout=60)   # held open: it reads on, blocked
+    try:
+        assert local_runs.action(stuck, "force-cancel").status_code == 409     # cancel first
+        assert local_runs.action(stuck, "cancel").status_code == 202
+        poll(lambda: local_runs.get(stuck)["attributes"], lambda a: a["actions"]["is-force-cancelable"],
+             timeout=10)
+        assert local_runs.status(stuck) == "planning"                          # the cancel did not end it
+        assert local_runs.action(stuck, "force-cancel", {"comment": "stuck"}).status_code == 202
+        assert local_runs.status(stuck) == "force_canceled"
+    finally:
+        os.close(writer)
     ws = local_runs.api.get(f"/api/v2/workspaces/{local_runs.ws}").json["data"]
     assert ws["relationships"]["current-run"]["data"]["id"] == queued   # freed and handed on
     assert local_runs.wait(queued, "planned", "errored") == "planned"
@@ -314,54 +328,63 @@ def test_terraform_sees_a_scrubbed_environment(local_runs, tmp_path, monkeypatch
     assert {"PATH", "HOME", "TF_CLI_CONFIG_FILE"} <= names
 
 
-def test_terraless_terraform_bin_selects_the_binary(local_runs, tmp_path, monkeypatch):
+def test_no_process_of_a_phase_outlives_it(local_runs, tmp_path):
+    """A provisioner leaves a background process behind; the phase's whole process group ends
+    with its terraform command (before, it ran on for its full 300 s)."""
+    pid_file = tmp_path / "sleeper.pid"
+    local_runs.upload({"main.tf": 'resource "null_resource" "bg" {\n  provisioner "local-exec" {\n'
+                                  f'    command = "sleep 300 > /dev/null 2>&1 & echo $! > {pid_file}"\n'
+                                  '  }\n}\n'})
+    run_id = local_runs.create(**{"auto-apply": True})
+    assert local_runs.wait(run_id, "applied", "errored") == "applied"
+    pid = int(pid_file.read_text())
+    poll(lambda: Path(f"/proc/{pid}").exists(), lambda alive: not alive, timeout=15)
+
+
+@pytest.fixture
+def terraform_shim(tmp_path, monkeypatch):
+    """`use(script)`: the workers run a shell shim as TERRALESS_TERRAFORM_BIN; `$TERRAFORM` in
+    the script is the real terraform. Settings are restored afterwards."""
     from chalicelib import config
     from chalicelib.runner import terraform
-    calls = tmp_path / "calls.log"
-    shim = tmp_path / "terraform"
-    shim.write_text(f'#!/bin/sh\necho "$1" >> {calls}\nexec {terraform.binary()} "$@"\n')
-    shim.chmod(0o755)
-    monkeypatch.setenv("TERRALESS_TERRAFORM_BIN", str(shim))
-    config.reset()
-    terraform.binary.cache_clear()
-    try:
-        local_runs.upload({"main.tf": NULL_TF})
-        run_id = local_runs.create()
-        assert local_runs.wait(run_id, "planned", "errored") == "planned"
-        assert {"init", "plan"} <= set(calls.read_text().split())
-        local_runs.action(run_id, "discard")
-    finally:
-        monkeypatch.delenv("TERRALESS_TERRAFORM_BIN")
+    real = terraform.runnable_binary()
+
+    def use(script: str) -> None:
+        shim = tmp_path / "terraform"
+        shim.write_text("#!/bin/sh\n" + script.replace("$TERRAFORM", real))
+        shim.chmod(0o755)
+        monkeypatch.setenv("TERRALESS_TERRAFORM_BIN", str(shim))
         config.reset()
         terraform.binary.cache_clear()
+    yield use
+    monkeypatch.delenv("TERRALESS_TERRAFORM_BIN", raising=False)
+    config.reset()
+    terraform.binary.cache_clear()
 
 
-def test_a_cancel_during_terraform_init_cancels_the_run(local_runs, tmp_path, monkeypatch):
+def test_terraless_terraform_bin_selects_the_binary(local_runs, tmp_path, terraform_shim):
+    calls = tmp_path / "calls.log"
+    terraform_shim(f'echo "$1" >> {calls}\nexec $TERRAFORM "$@"\n')
+    local_runs.upload({"main.tf": NULL_TF})
+    run_id = local_runs.create()
+    assert local_runs.wait(run_id, "planned", "errored") == "planned"
+    assert {"init", "plan"} <= set(calls.read_text().split())
+    local_runs.action(run_id, "discard")
+
+
+def test_a_cancel_during_terraform_init_cancels_the_run(local_runs, tmp_path, terraform_shim):
     """A cancel can land while terraform init runs (the run is already `planning`): init,
     interrupted, exits non-zero, and that must end the run canceled, not errored as an init
     failure. The shim holds init until it is interrupted, so the cancel always lands there."""
-    from chalicelib import config
-    from chalicelib.runner import terraform
-    from conftest import poll
     holding = tmp_path / "init-started"
-    shim = tmp_path / "terraform"
-    shim.write_text(f'#!/bin/sh\nif [ "$1" = init ]; then\n  trap "exit 130" INT\n  touch {holding}\n'
-                    f'  while :; do sleep 0.1; done\nfi\nexec {terraform.binary()} "$@"\n')
-    shim.chmod(0o755)
-    monkeypatch.setenv("TERRALESS_TERRAFORM_BIN", str(shim))
-    config.reset()
-    terraform.binary.cache_clear()
-    try:
-        local_runs.upload({"main.tf": NULL_TF})
-        run_id = local_runs.create()
-        poll(holding.exists, bool, timeout=60)
-        assert local_runs.action(run_id, "cancel").status_code == 202
-        assert local_runs.wait(run_id, "canceled", "errored", timeout=60) == "canceled"
-        assert local_runs.get(run_id)["attributes"]["status-timestamps"].get("errored-at") is None
-    finally:
-        monkeypatch.delenv("TERRALESS_TERRAFORM_BIN")
-        config.reset()
-        terraform.binary.cache_clear()
+    terraform_shim(f'if [ "$1" = init ]; then\n  trap "exit 130" INT\n  touch {holding}\n'
+                   '  while :; do sleep 0.1; done\nfi\nexec $TERRAFORM "$@"\n')
+    local_runs.upload({"main.tf": NULL_TF})
+    run_id = local_runs.create()
+    poll(holding.exists, bool, timeout=60)
+    assert local_runs.action(run_id, "cancel").status_code == 202
+    assert local_runs.wait(run_id, "canceled", "errored", timeout=60) == "canceled"
+    assert local_runs.get(run_id)["attributes"]["status-timestamps"].get("errored-at") is None
 
 
 def test_refresh_only_and_replace(runs):

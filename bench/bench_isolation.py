@@ -1,0 +1,67 @@
+"""What the run sandbox costs a phase (runner/isolation.py): terraform init + plan (+ apply) of
+the same configuration, bare (the worker's user, the host network) and sandboxed (the runner
+user in its own network namespace, the working directory handed over before each command), in
+the same run, alternating, medians of several rounds. The target of the run-isolation issue:
+at most 150 ms per phase."""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROUNDS = 5
+ONE = 'resource "null_resource" "one" {}\n'
+MANY = 'resource "null_resource" "many" {\n  count = 200\n}\n'
+
+
+def _phase(files: dict[str, str], sandboxed: bool) -> float:
+    from chalicelib.runner import isolation, terraform
+    with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
+        cwd = Path(tmp)
+        os.chmod(cwd, 0o711)
+        for name, text in files.items():
+            (cwd / name).write_text(text)
+        start = time.perf_counter()
+        for args in (["init", "-input=false"], ["plan", "-input=false", "-out=p.bin"],
+                     ["apply", "-input=false", "p.bin"]):
+            env = terraform.base_env(cwd)
+            if sandboxed:
+                isolation.hand_over(cwd, Path(env["TMPDIR"]))
+            proc = subprocess.run([terraform.runnable_binary(), *args], cwd=cwd, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  preexec_fn=isolation.child_setup if sandboxed else os.setsid)
+            assert proc.returncode == 0, args
+        return time.perf_counter() - start
+
+
+def run() -> dict:
+    from chalicelib.runner import isolation
+    results = {"mode": isolation.mode()}
+    if isolation.mode() == "none":
+        results["skipped"] = "the sandbox is off here (not root, or TERRALESS_SANDBOX=off)"
+        return results
+    for label, files in (("1_resource", {"main.tf": ONE}), ("200_resources", {"main.tf": MANY})):
+        bare, boxed = [], []
+        _phase(files, False)                       # warm caches (unmeasured)
+        for _ in range(ROUNDS):
+            bare.append(_phase(files, False))
+            boxed.append(_phase(files, True))
+        b, s = statistics.median(bare), statistics.median(boxed)
+        # init + plan + apply: three processes, i.e. the commands of a plan phase and an apply phase
+        results[label] = {"bare_s": round(b, 3), "sandboxed_s": round(s, 3),
+                          "ratio": round(s / b, 3), "extra_ms_per_phase": round((s - b) * 1000 / 2, 1)}
+    return results
+
+
+def report(r: dict) -> str:
+    if "skipped" in r:
+        return f"isolation: skipped ({r['skipped']})"
+    lines = [f"isolation ({r['mode']}): terraform init+plan+apply, median of {ROUNDS}, same run"]
+    for label in ("1_resource", "200_resources"):
+        x = r[label]
+        lines.append(f"  {label}: bare {x['bare_s']} s, sandboxed {x['sandboxed_s']} s, "
+                     f"ratio {x['ratio']}, +{x['extra_ms_per_phase']} ms per phase (target <= 150)")
+    return "\n".join(lines)
