@@ -168,6 +168,12 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
     (home / "dev.json").write_text(json.dumps(info, indent=2) + "\n")
     dispatcher = dispatch.Dispatcher(dispatch.subscriptions(app_module.app, app_module))
     dispatcher.start()
+    # a SIGKILLed worker's terraform dies with it; what terraform started is adopted and ended
+    from ..runner import isolation  # lazy: as above
+    from .orphans import OrphanReaper  # lazy: as above
+    reaper = OrphanReaper(isolation.runner_uid()) if isolation.mode() != "none" else None
+    if reaper is not None and not reaper.start():
+        reaper = None
     from . import schedule  # lazy: as above
     scheduler = schedule.Scheduler(schedule.jobs(app_module.app, app_module))
     scheduler.start()
@@ -192,6 +198,8 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
     print("stopping...", flush=True)
     scheduler.stop()
     dispatcher.stop()
+    if reaper is not None:
+        reaper.stop()
     server.stop()
     tls_server.stop()
     return 0

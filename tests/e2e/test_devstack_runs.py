@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import boto3
 import httpx
@@ -60,6 +61,26 @@ def _status(http, run_id):
     return http.get(f"/api/v2/runs/{run_id}").json()["data"]["attributes"]
 
 
+def _processes_running(command: str) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip() \
+                    == command.encode():
+                out.append(int(entry.name))
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped has ended)."""
+    try:
+        return " Z " not in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]
+    except OSError:
+        return False
+
+
 def test_a_killed_worker_errors_its_run_within_the_heartbeat_and_the_queue_moves_on(dev_stack):
     http = _api(dev_stack)
     ws = _workspace(http, "e2e-runs", "killed-worker", **{"auto-apply": True})
@@ -76,7 +97,12 @@ def test_a_killed_worker_errors_its_run_within_the_heartbeat_and_the_queue_moves
     worker = ddb.get_item(TableName="terraless-runs", Key={"id": {"S": victim}})["Item"]["worker"]["S"]
     pid = int(worker.rsplit(":", 1)[1])
     assert pid != dev_stack.proc.pid
+    sleepers = _processes_running("sleep 60")
+    assert sleepers, "the provisioner's command runs before the worker is killed"
     os.kill(pid, signal.SIGKILL)
+    # nothing of the phase outlives its worker: terraform dies with it, and the dev stack
+    # ends what terraform had started (the provisioner's sleep would run on for a minute)
+    poll(lambda: [p for p in sleepers if _alive(p)], lambda alive: alive == [], timeout=15)
     final = poll(lambda: _status(http, victim), lambda a: a["status"] != "applying", timeout=60)
     assert final["status"] == "errored" and "heartbeat" in final["error-text"]
     assert poll(lambda: _status(http, follower)["status"], lambda s: s in ("planned", "errored"),
