@@ -1,10 +1,11 @@
 """Terraless: wires the blueprints and event handlers. Nothing else lives here."""
-from chalice import Chalice, Rate
+from chalice import Rate
 
-from chalicelib.api import (configuration_versions, discovery, jobs, organizations, runs,
-                            state_versions, tasks, users, workspaces)
-from chalicelib.api.routing import jsonapi_errors
+from chalicelib.api import (configuration_versions, discovery, jobs, organizations, runner,
+                            runs, state_versions, tasks, users, workspaces)
+from chalicelib.api.routing import ThreadSafeChalice, jsonapi_errors
 from chalicelib.config import settings
+from chalicelib.runner import main as runner_main
 from chalicelib.services import configuration_versions as cv_service
 from chalicelib.services import consul_poll, task_conditions
 from chalicelib.wiring import wire
@@ -13,14 +14,15 @@ from chalicelib.workers import jobs as job_workers
 from chalicelib.workers import runs as run_workers
 
 wire()
-app = Chalice(app_name="terraless")
+app = ThreadSafeChalice(app_name="terraless")
 # Archives arrive as application/octet-stream from most clients; curl's --data-binary default
 # is form-encoded, and some tools say gzip. All of them must reach the view as raw bytes.
 app.api.binary_types.extend(["application/x-www-form-urlencoded", "application/gzip",
                              "application/x-gzip", "application/x-tar"])
 
 for blueprint in (discovery.bp, organizations.bp, users.bp, workspaces.bp,
-                  configuration_versions.bp, runs.bp, state_versions.bp, tasks.bp, jobs.bp):
+                  configuration_versions.bp, runs.bp, state_versions.bp, tasks.bp, jobs.bp,
+                  runner.bp):
     app.register_blueprint(blueprint)
 app.register_middleware(jsonapi_errors, "http")
 
@@ -98,3 +100,10 @@ def on_job_event(event):
 @app.on_sqs_message(queue=settings().queue("job-steps-dlq"), batch_size=10)
 def on_job_step_dead_letter(event):
     return job_workers.handle_dead_letters(event.to_dict(), event.context)
+
+
+# The runner function (chalicelib/executor/aws_lambda.py): executes one phase with its phase's
+# credential only; its role allows its own logs and nothing else (infra/resources.yaml).
+@app.lambda_function(name="runner")
+def run_phase(event, context):
+    return runner_main.handler(event, context)

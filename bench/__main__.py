@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 BENCHES = ["bench_configuration_versions", "bench_runs", "bench_cli", "bench_tasks", "bench_jobs",
-           "bench_isolation"]
+           "bench_isolation", "bench_boundary"]
 
 
 def main(argv: list[str]) -> int:

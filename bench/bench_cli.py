@@ -24,7 +24,7 @@ def _timed(args, cwd, env) -> float:
 
 
 def run() -> dict:
-    from chalicelib.runner import terraform
+    from chalicelib.executor import staging as terraform
     tf = terraform.binary()
     with running_stack() as stack, tempfile.TemporaryDirectory() as tmp:
         http = httpx.Client(base_url=stack.api, headers={"Authorization": f"Bearer {ADMIN}"})

@@ -1,4 +1,4 @@
-"""What the run sandbox costs a phase (runner/isolation.py): terraform init + plan (+ apply) of
+"""What the run sandbox costs a phase (executor/isolation.py): terraform init + plan (+ apply) of
 the same configuration, bare (the worker's user, the host network) and sandboxed (the runner
 user in its own network namespace, the working directory handed over before each command), in
 the same run, alternating, medians of several rounds. The target of the run-isolation issue:
@@ -18,7 +18,8 @@ MANY = 'resource "null_resource" "many" {\n  count = 200\n}\n'
 
 
 def _phase(files: dict[str, str], sandboxed: bool) -> float:
-    from chalicelib.runner import isolation, terraform
+    from chalicelib.executor import isolation, staging
+    from chalicelib.runner.process import Tools
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
         cwd = Path(tmp)
         os.chmod(cwd, 0o711)
@@ -27,10 +28,10 @@ def _phase(files: dict[str, str], sandboxed: bool) -> float:
         start = time.perf_counter()
         for args in (["init", "-input=false"], ["plan", "-input=false", "-out=p.bin"],
                      ["apply", "-input=false", "p.bin"]):
-            env = terraform.base_env(cwd)
+            env = Tools(staging.tools(), cwd).env(cwd)
             if sandboxed:
-                isolation.hand_over(cwd, Path(env["TMPDIR"]))
-            proc = subprocess.run([terraform.runnable_binary(), *args], cwd=cwd, env=env,
+                isolation.hand_over(cwd)
+            proc = subprocess.run([staging.runnable_binary(), *args], cwd=cwd, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   preexec_fn=isolation.child_setup if sandboxed else os.setsid)
             assert proc.returncode == 0, args
@@ -38,7 +39,7 @@ def _phase(files: dict[str, str], sandboxed: bool) -> float:
 
 
 def run() -> dict:
-    from chalicelib.runner import isolation
+    from chalicelib.executor import isolation
     results = {"mode": isolation.mode()}
     if isolation.mode() == "none":
         results["skipped"] = "the sandbox is off here (not root, or TERRALESS_SANDBOX=off)"

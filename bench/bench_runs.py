@@ -78,12 +78,13 @@ class PeakSampler:
 # -- bare terraform --------------------------------------------------------------------------------
 
 def bare(files: dict[str, str], apply: bool) -> tuple[float, int]:
-    from chalicelib.runner import terraform
+    from chalicelib.executor import staging as terraform
+    from chalicelib.runner.process import Tools
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         for name, text in files.items():
             (cwd / name).write_text(text)
-        env = terraform.base_env(cwd)
+        env = Tools(terraform.tools(), cwd).env(cwd)
         start = time.perf_counter()
         procs: list[subprocess.Popen] = []
         with PeakSampler(lambda: [p.pid for p in procs if p.poll() is None]) as sampler:

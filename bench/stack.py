@@ -87,7 +87,9 @@ def running_stack():
         from chalicelib.local import dispatch, provision
         from chalicelib.local.server import HTTPServer
         from chalicelib.services import identity
+        emulator.use("admin")
         provision.provision()
+        emulator.use("service")
         identity.ensure_site_admin(ADMIN)
         import app as app_module
         from chalicelib.local.devstack import write_cli_config

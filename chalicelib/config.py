@@ -22,6 +22,8 @@ class Settings:
     public_url: str
     # HMAC key for credentials carried in URL paths (upload URLs, later log-read URLs).
     signing_secret: str
+    # on AWS: the Secrets Manager secret holding it (read once per process); overrides the above
+    signing_secret_arn: str | None
     max_archive_bytes: int
     max_archive_files: int
     upload_url_ttl: int
@@ -47,6 +49,13 @@ class Settings:
     # workers
     terraform_bin: str | None
     work_dir: str
+    # where a phase's runner executes (chalicelib/executor): "local" (a sandboxed process on
+    # this host), "lambda" (the unprivileged runner function), "in-process" (tests under moto)
+    executor: str
+    # the API as a runner reaches it: the local executor forwards the sandbox's one socket
+    # there; the runner function calls it over HTTPS
+    runner_api_url: str
+    runner_function: str
 
     def resource(self, logical: str) -> str:
         return f"{self.prefix}-{logical}"
@@ -70,6 +79,7 @@ def settings() -> Settings:
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         public_url=os.environ.get("TERRALESS_PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/"),
         signing_secret=os.environ.get("TERRALESS_SIGNING_SECRET", "terraless-dev-signing-secret"),
+        signing_secret_arn=os.environ.get("TERRALESS_SIGNING_SECRET_ARN") or None,
         max_archive_bytes=_int("TERRALESS_MAX_ARCHIVE_BYTES", 50 * 1024 * 1024),
         max_archive_files=_int("TERRALESS_MAX_ARCHIVE_FILES", 10_000),
         upload_url_ttl=_int("TERRALESS_UPLOAD_URL_TTL", 3600),
@@ -89,6 +99,9 @@ def settings() -> Settings:
         terraform_bin=os.environ.get("TERRALESS_TERRAFORM_BIN") or None,
         work_dir=os.environ.get("TERRALESS_WORK_DIR", os.path.join(
             os.environ.get("TMPDIR", "/tmp"), "terraless-work")),
+        executor=os.environ.get("TERRALESS_EXECUTOR", "local"),
+        runner_api_url=os.environ.get("TERRALESS_RUNNER_API_URL", f"http://127.0.0.1:{port}").rstrip("/"),
+        runner_function=os.environ.get("TERRALESS_RUNNER_FUNCTION", "terraless-runner"),
     )
 
 

@@ -126,14 +126,24 @@ def aws():
     from chalicelib.local import provision
     from chalicelib.services import identity
 
+    # the emulated account lives in this process: runners run here too (executor/inprocess.py)
+    previous = os.environ.get("TERRALESS_EXECUTOR")
+    os.environ["TERRALESS_EXECUTOR"] = "in-process"
+    from chalicelib.executor import staging
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         config.reset()
+        staging.binary.cache_clear()    # each test resolves terraform from its own settings
         clients.reset()
         identity.principal_cache.clear()
         provision.provision()
         identity.ensure_site_admin(ADMIN_TOKEN)
         yield
         clients.reset()
+    if previous is None:
+        os.environ.pop("TERRALESS_EXECUTOR", None)
+    else:
+        os.environ["TERRALESS_EXECUTOR"] = previous
+    config.reset()
 
 
 @pytest.fixture
@@ -245,6 +255,14 @@ class DevStack:
     def aws_endpoint(self) -> str:
         return json.loads((self.home / "dev.json").read_text())["aws_endpoint"]
 
+    def aws_client(self, service: str, identity: str = "admin"):
+        """A client of the stack's emulator as one of its identities (IAM is enforced there)."""
+        import boto3
+        key = json.loads((self.home / "emulator-credentials.json").read_text())[identity]
+        return boto3.client(service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
+                            aws_access_key_id=key["access_key_id"],
+                            aws_secret_access_key=key["secret_access_key"])
+
     @property
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/vnd.api+json"}
@@ -287,7 +305,7 @@ def dev_stack(tmp_path_factory):
 
 @pytest.fixture
 def tmp_path(tmp_path):
-    """pytest's tmp_path, reachable by the runner user (runner/isolation.py): tests hand a
+    """pytest's tmp_path, reachable by the runner user (executor/isolation.py): tests hand a
     run's code modules, shims and files to write there. pytest makes its folders 0700."""
     for folder in tmp_path.parents[:2]:
         folder.chmod(0o755)
@@ -301,7 +319,7 @@ def slow_state():
     reading it through `terraform_remote_state` blocks for real (cancel tests need a plan still
     running) without any network, which a phase's sandbox does not have."""
     folder = Path(tempfile.mkdtemp(prefix="terraless-slow-"))
-    folder.chmod(0o755)                 # the runner user (runner/isolation.py) opens it
+    folder.chmod(0o755)                 # the runner user (executor/isolation.py) opens it
     fifo = folder / "state.fifo"
     os.mkfifo(fifo, 0o666)
     fifo.chmod(0o666)

@@ -3,8 +3,11 @@ is only parse -> service -> render."""
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from chalice import Chalice
 
 from ..domain.access import Principal
 from ..services import identity
@@ -53,3 +56,20 @@ def jsonapi_errors(event, get_response):
                               headers={k: v for k, v in response.headers.items()
                                        if k.lower() == "allow"})
     return response
+
+
+class ThreadSafeChalice(Chalice):
+    """Chalice keeps the request being handled in one attribute of the app. Lambda handles one
+    request per process at a time; the dev stack's threaded server (and a runner's heartbeat
+    next to its log uploads) handles several at once, and one view would read another's
+    request. Here each thread has its own."""
+
+    _local = threading.local()
+
+    @property  # type: ignore[override]
+    def current_request(self):
+        return getattr(self._local, "request", None)
+
+    @current_request.setter
+    def current_request(self, value) -> None:
+        self._local.request = value

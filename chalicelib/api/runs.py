@@ -4,6 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from ..domain.clock import now
+from ..domain.errors import NotFound
 from ..domain.runs import PHASE_FINAL
 from ..services import configuration_versions as cvs
 from ..services import identity, logs, runs, signing, workspaces
@@ -23,9 +24,9 @@ def _included(call, run) -> list:
     wanted = jsonapi.includes(call.request) & INCLUDES
     out = []
     if "plan" in wanted:
-        out.append(render.plan(run, logs.read_url(run.plan.id)))
+        out.append(render.plan(run, logs.read_url(run.org, run.plan.id)))
     if "apply" in wanted:
-        out.append(render.apply(run, logs.read_url(run.apply.id)))
+        out.append(render.apply(run, logs.read_url(run.org, run.apply.id)))
     if "created_by" in wanted and run.created_by:
         user = identity.find_user(run.created_by)
         if user is not None:
@@ -96,13 +97,13 @@ def force_cancel_run(call, run_id):
 @route(bp, "/api/v2/runs/{run_id}/plan")
 def show_run_plan(call, run_id):
     run = runs.get(call.principal, run_id)
-    return jsonapi.document(render.plan(run, logs.read_url(run.plan.id)))
+    return jsonapi.document(render.plan(run, logs.read_url(run.org, run.plan.id)))
 
 
 @route(bp, "/api/v2/runs/{run_id}/apply")
 def show_run_apply(call, run_id):
     run = runs.get(call.principal, run_id)
-    return jsonapi.document(render.apply(run, logs.read_url(run.apply.id)))
+    return jsonapi.document(render.apply(run, logs.read_url(run.org, run.apply.id)))
 
 
 @route(bp, "/api/v2/runs/{run_id}/configuration-version")
@@ -120,7 +121,7 @@ def download_run_configuration_version(call, run_id):
 @route(bp, "/api/v2/plans/{plan_id}")
 def show_plan(call, plan_id):
     run = runs.get_by_phase(call.principal, plan_id, "plan")
-    return jsonapi.document(render.plan(run, logs.read_url(run.plan.id)))
+    return jsonapi.document(render.plan(run, logs.read_url(run.org, run.plan.id)))
 
 
 @route(bp, "/api/v2/plans/{plan_id}/json-output")
@@ -132,14 +133,16 @@ def plan_json_output(call, plan_id):
 @route(bp, "/api/v2/applies/{apply_id}")
 def show_apply(call, apply_id):
     run = runs.get_by_phase(call.principal, apply_id, "apply")
-    return jsonapi.document(render.apply(run, logs.read_url(run.apply.id)))
+    return jsonapi.document(render.apply(run, logs.read_url(run.org, run.apply.id)))
 
 
 @route(bp, "/_logs/v1/{credential}", public=True)
 def read_log(call, credential):
-    phase_id = signing.verify(logs.LOG_PURPOSE, credential)
+    org, phase_id = signing.verify(logs.LOG_PURPOSE, credential)
     kind = "plan" if phase_id.startswith("plan-") else "apply"
     run = runs.get_by_phase(_SYSTEM, phase_id, kind)
+    if run.org != org:
+        raise NotFound("unknown or malformed URL")
     phase = run.plan if kind == "plan" else run.apply
     body = logs.read(phase.id, archived=phase.log_archived, finished=phase.status in PHASE_FINAL)
 

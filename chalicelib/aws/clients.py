@@ -53,8 +53,10 @@ def client(service: str) -> Any:
 
 
 def reset() -> None:
+    """Forget clients and the session (and the credentials it resolved)."""
     with _lock:
         _clients.clear()
+        _session.clear()
 
 
 def apply_localstack_host() -> None:

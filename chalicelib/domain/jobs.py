@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .errors import Conflict
+from .leases import Lease
 from .lifecycle import Lifecycle, WorkspaceItem
 from .tcl import (PLAN_STEPS, TERRAFORM_STEPS, Command, FlowStep, command_tcl,  # noqa: F401
                   parse_flow, parse_tcl)
@@ -79,6 +80,7 @@ class Step:
     error: str | None = None
     worker: str | None = None
     approved_by: str | None = None
+    lease: Lease | None = None      # the runner executing this step (domain/leases.py)
 
     @property
     def is_final(self) -> bool:
@@ -91,13 +93,16 @@ class Step:
                         env=tuple(self.env.items()))
 
     def to_dict(self) -> dict:
-        return {k: (v.value if isinstance(v, Enum) else v) for k, v in self.__dict__.items()}
+        data = {k: (v.value if isinstance(v, Enum) else v) for k, v in self.__dict__.items()}
+        data["lease"] = self.lease.to_dict() if self.lease else None
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Step":
         data = dict(data)
         data["status"] = StepStatus(data.get("status", "pending"))
         data["number"] = int(data["number"])
+        data["lease"] = Lease.from_dict(data.get("lease"))
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     @classmethod

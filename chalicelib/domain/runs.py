@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 from .errors import Conflict, Unprocessable
+from .leases import Lease
 from .lifecycle import Lifecycle, Transition, WorkspaceItem, timestamp_key
 from .outcomes import Outcome
 
@@ -83,6 +84,7 @@ class Phase:
     changes: int = 0
     destructions: int = 0
     log_archived: bool = False
+    lease: Lease | None = None      # the runner executing this phase (domain/leases.py)
 
     def move(self, status: PhaseStatus, at: str) -> None:
         self.status = status

@@ -20,6 +20,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[2]
+
 log = logging.getLogger("terraless.dev")
 
 
@@ -53,31 +55,62 @@ def _secret_file(path: Path, env_value: str | None) -> str:
 
 
 class Emulator:
-    """moto_server as a child process in its own process group."""
+    """moto_server as a child process in its own process group, with IAM enforcement on
+    (local/emulator.py): the service works as the `service` identity, whose policy is the
+    deploy template's; provisioning and the tests' own inspection use `admin`."""
 
     def __init__(self, port: int, home: Path) -> None:
         self.port, self.home = port, home
         self.proc: subprocess.Popen | None = None
+        self.credentials: dict[str, dict[str, str]] = {}
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _spec(self) -> dict:
+        from .emulator import STATES_ENGINE_KEY, policy_for_emulator  # lazy: dev stack only
+        from .provision import load_template  # lazy: as above
+        service = json.loads((ROOT / ".chalice" / "policy.json").read_text())
+        role = load_template()["Resources"]["RunStateMachineRole"]["Properties"]
+        states = {"Version": "2012-10-17", "Statement": [
+            s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]}
+        admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        return {"admin": {"user": "terraless-admin", "policy": admin},
+                "service": {"user": "terraless-service", "policy": policy_for_emulator(service)},
+                "states": {"user": "terraless-states-engine", "policy": policy_for_emulator(states),
+                           "fixed_key": list(STATES_ENGINE_KEY)}}
+
     def start(self) -> None:
         _free_port_check(self.port)
+        spec, creds = self.home / "emulator-identities.json", self.home / "emulator-credentials.json"
+        spec.write_text(json.dumps(self._spec()))
+        creds.unlink(missing_ok=True)
         env = dict(os.environ, MOTO_PORT=str(self.port))  # Step Functions calls back here
         # 0600: the emulator's log holds request bodies (a phase's runner user must not read it)
         logfile = os.fdopen(os.open(self.home / "moto.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND,
                                     0o600), "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "chalicelib.local.emulator", str(spec), str(creds),
+             "-H", "127.0.0.1", "-p", str(self.port)], cwd=ROOT,
             env=env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
         _wait_http(f"{self.url}/moto-api/", time.time() + 30)
+        self.credentials = json.loads(creds.read_text())
         req = urllib.request.Request(
             f"{self.url}/moto-api/config", method="POST",
             data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
             headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=10).read()
+
+    def use(self, identity: str) -> None:
+        """This process's AWS clients act as `identity` from now on."""
+        key = self.credentials[identity]
+        os.environ["AWS_ACCESS_KEY_ID"] = key["access_key_id"]
+        os.environ["AWS_SECRET_ACCESS_KEY"] = key["secret_access_key"]
+        from ..aws import clients  # lazy: after the environment is set
+        from ..storage import base  # lazy: as above
+        clients.reset()
+        base.reset_connections()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -115,8 +148,6 @@ def run() -> int:
         emulator = Emulator(int(os.environ.get("TERRALESS_MOTO_PORT", "4566")), home)
         emulator.start()
         os.environ["AWS_ENDPOINT_URL"] = emulator.url
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            os.environ.setdefault(key, "testing")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("TERRALESS_PUBLIC_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("TERRALESS_ALLOW_LOCAL_REPOS", "1")  # clone-url may be a local path
@@ -126,7 +157,7 @@ def run() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        return _serve(home, port, stop)
+        return _serve(home, port, stop, emulator)
     finally:
         if emulator:
             emulator.stop()
@@ -134,7 +165,7 @@ def run() -> int:
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _serve(home: Path, port: int, stop: threading.Event) -> int:
+def _serve(home: Path, port: int, stop: threading.Event, emulator: "Emulator | None") -> int:
     # lazy: imported only now, settings and clients must see the emulator's environment
     from ..aws import clients
     from ..config import reset, settings  # lazy: as above
@@ -143,12 +174,16 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
     from .server import HTTPServer  # lazy: as above
 
     reset()
+    if emulator:
+        emulator.use("admin")           # creating the resources is the deployer's job
     clients.reset()
     clients.apply_localstack_host()
     started = time.time()
     created = provision.provision()
     log.info("provisioned %d resources from infra/resources.yaml in %.2fs",
              len(created), time.time() - started)
+    if emulator:
+        emulator.use("service")         # from here on, exactly the template's permissions
 
     admin_token = _secret_file(home / "admin-token", os.environ.get("TERRALESS_BOOTSTRAP_TOKEN"))
     identity.ensure_site_admin(admin_token)
@@ -169,7 +204,7 @@ def _serve(home: Path, port: int, stop: threading.Event) -> int:
     dispatcher = dispatch.Dispatcher(dispatch.subscriptions(app_module.app, app_module))
     dispatcher.start()
     # a SIGKILLed worker's terraform dies with it; what terraform started is adopted and ended
-    from ..runner import isolation  # lazy: as above
+    from ..executor import isolation  # lazy: as above
     from .orphans import OrphanReaper  # lazy: as above
     reaper = OrphanReaper(isolation.runner_uid()) if isolation.mode() != "none" else None
     if reaper is not None and not reaper.start():
@@ -209,10 +244,10 @@ def write_cli_config(home: Path, hostname: str, token: str) -> Path:
     """A terraform CLI configuration for this stack: the site-admin token for the HTTPS
     hostname, and the provider mirror the workers use (so `terraform init` of a remote-backend
     configuration needs no network for the shipped providers)."""
-    from ..runner import terraform  # lazy: the CLI command needs no terraform until now
+    from ..executor import staging  # lazy: the CLI command needs no terraform until now
 
     path = home / "terraform.rc"
     path.write_text(f'credentials "{hostname}" {{\n  token = "{token}"\n}}\n\n'
-                    + Path(terraform.cli_config()).read_text())
+                    + Path(staging.cli_config()).read_text())
     path.chmod(0o600)
     return path

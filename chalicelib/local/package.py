@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+RUNNER_HANDLER = "app.run_phase"
 
 
 def _overlay(template: dict) -> dict:
@@ -29,6 +30,16 @@ def _overlay(template: dict) -> dict:
                     body["DependsOn"] = sorted(set(body.get("DependsOn", [])) | set(queues))
                     event.setdefault("Properties", {})["FunctionResponseTypes"] = [
                         "ReportBatchItemFailures"]
+        if body.get("Type") != "AWS::Serverless::Function":
+            continue
+        variables = props.setdefault("Environment", {}).setdefault("Variables", {})
+        if props.get("Handler") == RUNNER_HANDLER:
+            # the runner function runs tenant code: its own role (logs only), not the app's,
+            # and no pointer to the signing key
+            props["Role"] = {"Fn::GetAtt": ["RunnerRole", "Arn"]}
+            props.pop("Policies", None)
+        else:
+            variables["TERRALESS_SIGNING_SECRET_ARN"] = {"Ref": "SigningSecret"}
     return template
 
 

@@ -147,6 +147,20 @@ def _role(props: dict, logical: str, prefix: str) -> tuple[str, str]:
     return name, arn
 
 
+def _secret(props: dict) -> tuple[str, str]:
+    """A generated secret (GenerateSecretString), created once; an existing one is kept."""
+    sm = client("secretsmanager")
+    name = props["Name"]
+    try:
+        return name, sm.describe_secret(SecretId=name)["ARN"]
+    except sm.exceptions.ResourceNotFoundException:
+        pass
+    length = int((props.get("GenerateSecretString") or {}).get("PasswordLength", 48))
+    value = sm.get_random_password(PasswordLength=length, ExcludePunctuation=True)["RandomPassword"]
+    return name, sm.create_secret(Name=name, SecretString=value,
+                                  Description=props.get("Description", ""))["ARN"]
+
+
 def _state_machine(props: dict) -> tuple[str, str]:
     sfn = client("stepfunctions")
     definition = props.get("Definition")
@@ -226,6 +240,8 @@ def provision(template: dict | None = None, prefix: str | None = None) -> dict[s
             physical, arn = _role(props, logical, prefix)
         elif kind == "AWS::StepFunctions::StateMachine":
             physical, arn = _state_machine(props)
+        elif kind == "AWS::SecretsManager::Secret":
+            physical, arn = _secret(props)
         else:
             raise ValueError(f"{logical}: resource type {kind} is not understood by the provisioner")
         resolver.physical[logical], resolver.arns[logical] = physical, arn

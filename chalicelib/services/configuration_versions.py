@@ -40,11 +40,12 @@ def _ingress(attrs: dict) -> dict | None:
     return {k: raw[k] for k in INGRESS_FIELDS if k in raw}
 
 
-def upload_url(cv_id: str) -> str:
+def upload_url(cv: ConfigurationVersion) -> str:
     s = settings()
     if s.upload_mode == "presigned":
-        return blobs.presign_put(keys.cv_archive(cv_id), ttl=s.upload_url_ttl)
-    return f"{s.public_url}/_archivist/v1/object/{signing.sign(UPLOAD_PURPOSE, cv_id, s.upload_url_ttl)}"
+        return blobs.presign_put(keys.cv_archive(cv.id), ttl=s.upload_url_ttl)
+    credential = signing.sign(UPLOAD_PURPOSE, cv.org, cv.id, s.upload_url_ttl)
+    return f"{s.public_url}/_archivist/v1/object/{credential}"
 
 
 def create(principal: Principal, workspace_id: str, attrs: dict) -> tuple[ConfigurationVersion, str]:
@@ -73,7 +74,7 @@ def create(principal: Principal, workspace_id: str, attrs: dict) -> tuple[Config
     if fetch:
         request_fetch(cv)
         return cv, None
-    return cv, upload_url(cv.id)
+    return cv, upload_url(cv)
 
 
 def request_fetch(cv: ConfigurationVersion) -> None:
@@ -145,9 +146,9 @@ def receive_upload(credential: str, body: bytes) -> None:
     """The archivist endpoint: the credential in the path names the version; any Authorization
     header the client adds (terraform <= 1.5, terrasnek) is ignored, and the object is written
     to S3, whose ObjectCreated event then validates it."""
-    cv_id = signing.verify(UPLOAD_PURPOSE, credential)
+    org, cv_id = signing.verify(UPLOAD_PURPOSE, credential)
     cv = store.find(cv_id)
-    if cv is None:
+    if cv is None or cv.org != org:
         raise NotFound("unknown upload URL")
     if cv.status != CVStatus.PENDING:
         raise Conflict(f"configuration version {cv_id} is {cv.status.value}; "

@@ -1,67 +1,53 @@
 """Plan and apply logs.
 
-While a phase runs, the worker appends chunks to DynamoDB (log-chunks, one item per flush,
-at most every `FLUSH_SECONDS`), so a reader sees a printed line within about a second, from
-any process. When the phase ends, the whole log is stored in S3 and readers use that.
+While a phase runs, its runner sends chunks through the runner API (runner/monitor.py, at most
+every 0.25 s), stored in DynamoDB (log-chunks, one item per chunk), so a reader sees a printed
+line within about a second, from any process. When the phase ends, the whole log is stored in S3 and readers use that.
 The read URL carries its credential in the path: go-tfe replaces the query string with
 limit/offset and sends no Authorization header. The body is STX + log (+ ETX once the phase
 is over), which go-tfe's log reader expects."""
 from __future__ import annotations
 
-import threading
-import time
-
 from ..aws import blobs
 from ..config import settings
+from ..domain.errors import PayloadTooLarge, Unprocessable
 from ..storage import keys
 from ..storage import logs as store
 from . import signing
 
 STX, ETX = "\x02", "\x03"
 LOG_PURPOSE = "log-read"
-FLUSH_SECONDS = 0.25
 MAX_CHUNK = 300_000   # characters; DynamoDB items are capped at 400 KB
 
 
-def read_url(phase_id: str) -> str:
+def read_url(org: str, phase_id: str) -> str:
     s = settings()
-    return f"{s.public_url}/_logs/v1/{signing.sign(LOG_PURPOSE, phase_id, s.log_url_ttl)}"
+    return f"{s.public_url}/_logs/v1/{signing.sign(LOG_PURPOSE, org, phase_id, s.log_url_ttl)}"
 
 
-class LogWriter:
-    def __init__(self, phase_id: str) -> None:
-        self.phase_id = phase_id
-        self._pending: list[str] = []
-        self._all: list[str] = []
-        self._seq = 0
-        self._lock = threading.Lock()
-        self._last_flush = 0.0
+# A runner's chunks are numbered from 1; the service's own closing words on a phase (canceled,
+# errored) come after every one of them.
+CLOSING_SEQ = 1_000_000_000
 
-    def write(self, text: str) -> None:
-        with self._lock:
-            self._pending.append(text)
-            self._all.append(text)
 
-    def flush(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._last_flush < FLUSH_SECONDS:
-            return
-        with self._lock:
-            data, self._pending = "".join(self._pending), []
-        self._last_flush = time.monotonic()
-        while data:
-            piece, data = data[:MAX_CHUNK], data[MAX_CHUNK:]
-            self._seq += 1
-            store.append(self.phase_id, self._seq, piece)
+def append(phase_id: str, seq: int, text: str) -> None:
+    """A runner's chunk. A retried chunk (same seq) overwrites itself: nothing doubles."""
+    if not 1 <= seq < CLOSING_SEQ:
+        raise Unprocessable("seq must be a positive integer", pointer="/seq")
+    if len(text) > MAX_CHUNK:
+        raise PayloadTooLarge(f"a log chunk holds at most {MAX_CHUNK} characters")
+    store.append(phase_id, seq, text)
 
-    def text(self) -> str:
-        with self._lock:
-            return "".join(self._all)
 
-    def archive(self) -> None:
-        """Everything to S3 (the durable copy readers use once the phase is over)."""
-        self.flush(force=True)
-        body = self.text().encode()
-        blobs.put(keys.log(self.phase_id), body, length=len(body), content_type="text/plain")
+def archive(phase_id: str, closing: str = "") -> str:
+    """The phase's log, from its chunks (and the service's closing words), to S3 (the durable
+    copy readers use once the phase is over); returns the text."""
+    if closing:
+        store.append(phase_id, CLOSING_SEQ, closing)
+    text = store.text(phase_id)
+    body = text.encode()
+    blobs.put(keys.log(phase_id), body, length=len(body), content_type="text/plain")
+    return text
 
 
 def read(phase_id: str, *, archived: bool, finished: bool) -> str:

@@ -16,7 +16,7 @@ from ..domain.errors import Conflict, NotFound, Unprocessable, flag
 from ..domain.ids import new_id
 from ..domain.outcomes import Outcome
 from ..domain.runs import Run, RunOptions, RunStatus
-from ..runner import terraform
+from ..executor import staging
 from ..storage import base, keys
 from ..storage import runs as store
 from ..storage import workspaces as workspace_store
@@ -145,7 +145,7 @@ def create(principal: Principal, attrs: dict, workspace_id: str | None, cv_id: s
 
 
 def terraform_version(requested: str) -> str:
-    return terraform.binary_version() if requested in (None, "", "latest") else requested
+    return staging.binary_version() if requested in (None, "", "latest") else requested
 
 
 def start_waiting(run_id: str) -> bool:

@@ -16,6 +16,7 @@ from pynamodb.transactions import TransactWrite
 
 from ..config import settings
 from ..domain.errors import Conflict, NotFound
+from . import models
 
 _CONDITION_FAILED = ("ConditionalCheckFailedException", "TransactionCanceledException")
 
@@ -126,3 +127,10 @@ def plain(value) -> dict:
     if value is None:
         return {}
     return value.as_dict() if hasattr(value, "as_dict") else dict(value)
+
+
+def reset_connections() -> None:
+    """pynamodb caches a client per model, and with it the credentials and endpoint it was made
+    with: forget them (the dev stack switches identity after provisioning; tests swap
+    emulators)."""
+    models.reset_connections()

@@ -3,6 +3,7 @@ a workspace's runs (by_workspace_seq, seq BETWEEN); the oldest run waiting for i
 (pending_by_workspace, sparse on queue_ws, Limit 1)."""
 from __future__ import annotations
 
+from ..domain.leases import Lease
 from ..domain.lifecycle import Transition
 from ..domain.runs import Phase, PhaseStatus, Run, RunOptions, RunStatus
 from ..domain.workspaces import Workspace
@@ -18,13 +19,15 @@ def _phase_from(data: dict, default_id: str) -> Phase:
                  status_timestamps=dict(data.get("status_timestamps") or {}),
                  has_changes=bool(data.get("has_changes")), additions=int(data.get("additions", 0)),
                  changes=int(data.get("changes", 0)), destructions=int(data.get("destructions", 0)),
-                 log_archived=bool(data.get("log_archived")))
+                 log_archived=bool(data.get("log_archived")),
+                 lease=Lease.from_dict(data.get("lease")))
 
 
 def _phase_dict(phase: Phase) -> dict:
     return {"id": phase.id, "status": phase.status.value, "status_timestamps": phase.status_timestamps,
             "has_changes": phase.has_changes, "additions": phase.additions, "changes": phase.changes,
-            "destructions": phase.destructions, "log_archived": phase.log_archived}
+            "destructions": phase.destructions, "log_archived": phase.log_archived,
+            "lease": phase.lease.to_dict() if phase.lease else None}
 
 
 def _from(item: Model) -> Run:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from typing import Callable
 
 from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType,
@@ -34,3 +36,8 @@ def dead_letter(record: SQSRecord, key: str) -> dict | None:
         return message
     log.error("unreadable dead letter dropped: %r", record.body[:200])
     return None
+
+
+def worker_name() -> str:
+    """Which worker holds a phase (shown on runs and steps)."""
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import httpx
 import pytest
 
@@ -92,8 +91,7 @@ def test_a_killed_worker_errors_its_run_within_the_heartbeat_and_the_queue_moves
     log_url = http.get(f"/api/v2/runs/{victim}/apply").json()["data"]["attributes"]["log-read-url"]
     # the live log shows terraform's progress while the apply runs
     poll(lambda: httpx.get(log_url).text, lambda t: "local-exec" in t, timeout=30)
-    ddb = boto3.client("dynamodb", endpoint_url=dev_stack.aws_endpoint, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ddb = dev_stack.aws_client("dynamodb")
     worker = ddb.get_item(TableName="terraless-runs", Key={"id": {"S": victim}})["Item"]["worker"]["S"]
     pid = int(worker.rsplit(":", 1)[1])
     assert pid != dev_stack.proc.pid

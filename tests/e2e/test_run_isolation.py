@@ -21,8 +21,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
 SECRET_FILES = ("admin-token", "signing-secret", "dev.log", "moto.log", "terraform.rc", "tls/key.pem")
 
 
-def probe_script(stack) -> str:
-    """Bash that reports each attempt as one `ISO ...` line (no `${`: it sits in HCL)."""
+def probe_script(stack, other_phase: str = "plan-none") -> str:
+    """Bash that reports each attempt as one `ISO ...` line (no `${` or `%{`: it sits in HCL).
+    Besides the service's files, environment and ports, it finds its phase's own runner
+    credential (in the runner's environment, like HCP Terraform's run token) and the runner
+    API's socket, and uses them: for its own phase (works), for another organization's phase,
+    for the normal API, and forged."""
     work = "/tmp/terraless-" + hashlib.sha256(str(stack.home.resolve()).encode()).hexdigest()[:10]
     mirror = f"{work}/terraform/mirror/registry.terraform.io/hashicorp/null/2.1.2/linux_amd64"
     moto_port = urlparse(stack.aws_endpoint).port
@@ -30,10 +34,13 @@ def probe_script(stack) -> str:
     files = " ".join(SECRET_FILES)
     return f"""
 echo "ISO uid=$(id -u)"
+cred=""
 pid=$$
 while [ "$pid" -gt 1 ]; do
   if cat /proc/$pid/environ > /dev/null 2>&1; then
     if tr '\\0' '\\n' < /proc/$pid/environ | grep -q -e '^TERRALESS_' -e '^AWS_'; then echo "ISO environ-leak $pid"; fi
+    found=$(tr '\\0' '\\n' < /proc/$pid/environ | sed -n 's/^PHASE_CREDENTIAL=//p')
+    if [ -n "$found" ]; then cred=$found; fi
   else
     echo "ISO environ-denied $pid"
   fi
@@ -48,11 +55,24 @@ if (exec 3<> /dev/tcp/127.0.0.1/{api_port}) 2> /dev/null; then echo "ISO reached
 if echo x >> "{work}/terraform/terraformrc" 2> /dev/null; then echo "ISO wrote cli-config"; else echo "ISO denied cli-config"; fi
 if touch "{mirror}/x" 2> /dev/null; then echo "ISO wrote mirror"; else echo "ISO denied mirror"; fi
 if ln -sf /bin/true "{mirror}/terraform-provider-null_v2.1.2_x4" 2> /dev/null; then echo "ISO replaced provider"; fi
+for f in {work}/runner/*/terraless_runner/main.py; do
+  if echo x >> "$f" 2> /dev/null; then echo "ISO wrote runner code"; else echo "ISO denied runner code"; fi
+done
+echo "ISO credential $cred"
+sock="$(dirname "$TMPDIR")/api.sock"
+own=$(printf '%s' "$cred" | cut -d. -f2 | /usr/bin/python3 -c 'import sys, base64, json; s = sys.stdin.read().strip(); print(json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))[2])')
+status() {{ curl -s -i --unix-socket "$sock" -H "Authorization: Bearer $1" "http://api$2" | head -1 | cut -d' ' -f2; }}
+echo "ISO own-phase $(status "$cred" /api/runner/v1/phases/$own/signal)"
+echo "ISO other-phase $(status "$cred" /api/runner/v1/phases/{other_phase}/state)"
+echo "ISO other-phase-config $(status "$cred" /api/runner/v1/phases/{other_phase}/configuration)"
+echo "ISO user-api $(status "$cred" /api/v2/organizations)"
+echo "ISO forged $(status "$cred"x /api/runner/v1/phases/$own/state)"
 echo "ISO done"
 """
 
 
-def assert_contained(stack, output: str) -> None:
+def assert_contained(stack, output: str) -> str:
+    """Asserts every attempt failed; returns the phase credential the probe found (its own)."""
     # terraform prefixes a provisioner's lines ("null_resource.probe (local-exec): ISO ...")
     # and echoes the whole script once ("Executing: [...]"), which is not a report
     lines = {m.group(1) for line in output.splitlines()
@@ -67,6 +87,28 @@ def assert_contained(stack, output: str) -> None:
     assert "ISO replaced provider" not in lines
     for secret in ("admin-token", "signing-secret"):
         assert (stack.home / secret).read_text().strip() not in output
+    assert "ISO wrote runner code" not in lines and "ISO denied runner code" in lines
+    # its own credential works for its own phase, while it runs, and nowhere else
+    assert {"ISO own-phase 200", "ISO other-phase 404", "ISO other-phase-config 404",
+            "ISO user-api 401", "ISO forged 401"} <= lines, sorted(lines)
+    credential = next(line.split(" ", 2)[2] for line in lines if line.startswith("ISO credential "))
+    assert credential.startswith("trl1.")
+    return credential
+
+
+def assert_dead_after_phase(stack, credential: str) -> None:
+    """The phase is over: its credential is refused for its own phase too."""
+    import base64 as b64
+    import json
+    payload = credential.split(".")[1]
+    phase_id = json.loads(b64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))[2]
+    for what in ("signal", "state", "configuration"):
+        resp = httpx.get(f"{stack.url}/api/runner/v1/phases/{phase_id}/{what}",
+                         headers={"Authorization": f"Bearer {credential}"}, timeout=10)
+        assert resp.status_code == 401, (what, resp.text)   # the report closed the lease
+    resp = httpx.post(f"{stack.url}/api/runner/v1/phases/{phase_id}/outcome", json={"ok": True},
+                      headers={"Authorization": f"Bearer {credential}"}, timeout=10)
+    assert resp.status_code == 401, resp.text
 
 
 @pytest.fixture
@@ -74,19 +116,30 @@ def engine(request):
     return engine_through_dev_stack(request, org="isolation-e2e")
 
 
+@pytest.fixture
+def victim(request):
+    """Another organization with a workspace, state (an applied run) and a team token."""
+    other = engine_through_dev_stack(request, org="isolation-victim")
+    other.upload({"main.tf": 'resource "null_resource" "mine" {}\n'})
+    run_id = other.create(**{"auto-apply": True})
+    assert other.wait(run_id, "applied", "errored", timeout=120) == "applied"
+    return other.get(run_id)["relationships"]["apply"]["data"]["id"]
+
+
 def log_of(engine, phase_url: str) -> str:
     phase = engine.api.get(phase_url).json["data"]
     return httpx.get(phase["attributes"]["log-read-url"], timeout=10).text
 
 
-def test_a_local_exec_provisioner_reaches_nothing_of_the_service(engine, dev_stack):
-    script = probe_script(dev_stack)
+def test_a_local_exec_provisioner_reaches_nothing_of_the_service(engine, dev_stack, victim):
+    script = probe_script(dev_stack, victim)
     engine.upload({"main.tf": 'resource "null_resource" "probe" {\n  provisioner "local-exec" {\n'
                               '    interpreter = ["/bin/bash", "-c"]\n'
                               f'    command = <<EOT\n{script}\nEOT\n  }}\n}}\n'})
     run_id = engine.create(**{"auto-apply": True})
     assert engine.wait(run_id, "applied", "errored", timeout=120) == "applied"
-    assert_contained(dev_stack, log_of(engine, f"/api/v2/runs/{run_id}/apply"))
+    credential = assert_contained(dev_stack, log_of(engine, f"/api/v2/runs/{run_id}/apply"))
+    assert_dead_after_phase(dev_stack, credential)
 
 
 def test_a_plan_only_run_cannot_read_the_service_files_with_file(engine, dev_stack):
@@ -98,9 +151,9 @@ def test_a_plan_only_run_cannot_read_the_service_files_with_file(engine, dev_sta
     assert "permission denied" in log.lower() and token not in log
 
 
-def test_a_terrakube_bash_step_reaches_nothing_of_the_service(engine, dev_stack):
+def test_a_terrakube_bash_step_reaches_nothing_of_the_service(engine, dev_stack, victim):
     engine.upload({"main.tf": 'resource "null_resource" "one" {}\n'})
-    script = probe_script(dev_stack).replace("\n", "\n          ")
+    script = probe_script(dev_stack, victim).replace("\n", "\n          ")
     flow = ("flow:\n  - type: customScripts\n    name: Probe\n    step: 100\n    commands:\n"
             "      - runtime: BASH\n        priority: 1\n        script: |\n          " + script + "\n")
     created = engine.api.post(f"/api/v1/workspace/{engine.ws}/job", {"data": {"type": "job", "attributes": {
@@ -112,7 +165,7 @@ def test_a_terrakube_bash_step_reaches_nothing_of_the_service(engine, dev_stack)
                   lambda s: s in ("completed", "failed"), timeout=120)
     output = engine.api.get(path).json["data"]["attributes"]["output"]
     assert status == "completed", output
-    assert_contained(dev_stack, output)
+    assert_dead_after_phase(dev_stack, assert_contained(dev_stack, output))
 
 
 def test_a_normal_run_on_the_same_stack_still_plans_and_applies(engine):

@@ -49,7 +49,7 @@ class Project:
                     "TF_CLI_CONFIG_FILE": info["terraform_cli_config"],
                     "SSL_CERT_FILE": info["tls_cert"], "CHECKPOINT_DISABLE": "1",
                     "TF_IN_AUTOMATION": "1"}
-        from chalicelib.runner import terraform
+        from chalicelib.executor import staging as terraform
         self.binary = terraform.binary()
 
     def __call__(self, *args, stdin=None, expect=0):

@@ -75,9 +75,13 @@ def test_forged_or_expired_upload_urls_are_refused(api, workspace, monkeypatch):
     forged = path[:-4] + ("0000" if not path.endswith("0000") else "1111")
     assert api.as_token(None).put(forged, make_tgz()).status_code == 404
     from chalicelib.services import signing
-    expired = signing.sign("cv-upload", created.json["data"]["id"], -5)
+    expired = signing.sign("cv-upload", "acme", created.json["data"]["id"], -5)
     resp = api.as_token(None).put(f"/_archivist/v1/object/{expired}", make_tgz())
     assert resp.status_code == 404 and "expired" in resp.json["errors"][0]["detail"]
+    # a genuine credential of another organization names only that organization's objects
+    other = signing.sign("cv-upload", "another-org", created.json["data"]["id"], 60)
+    assert api.as_token(None).put(f"/_archivist/v1/object/{other}", make_tgz()).status_code == 404
+    assert status(api, created.json["data"]["id"]) == "pending"
 
 
 def test_oversized_upload_is_refused_before_storage(api, workspace, monkeypatch):

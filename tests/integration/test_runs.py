@@ -4,6 +4,7 @@ the dev stack's dispatcher in a thread), and end to end through the shared dev s
 import base64
 import hashlib
 import json
+import os
 
 from pathlib import Path
 
@@ -342,24 +343,33 @@ def test_no_process_of_a_phase_outlives_it(local_runs, tmp_path):
 
 
 @pytest.fixture
-def terraform_shim(tmp_path, monkeypatch):
+def terraform_shim(tmp_path):
     """`use(script)`: the workers run a shell shim as TERRALESS_TERRAFORM_BIN; `$TERRAFORM` in
-    the script is the real terraform. Settings are restored afterwards."""
+    the script is the real terraform. Settings are restored afterwards, once the phase's
+    runner (in this process, reading settings from its own threads) is done: a read in
+    between would cache the shim for the next test."""
+    import threading
+
     from chalicelib import config
-    from chalicelib.runner import terraform
+    from chalicelib.executor import staging as terraform
     real = terraform.runnable_binary()
 
     def use(script: str) -> None:
         shim = tmp_path / "terraform"
         shim.write_text("#!/bin/sh\n" + script.replace("$TERRAFORM", real))
         shim.chmod(0o755)
-        monkeypatch.setenv("TERRALESS_TERRAFORM_BIN", str(shim))
+        os.environ["TERRALESS_TERRAFORM_BIN"] = str(shim)
         config.reset()
         terraform.binary.cache_clear()
-    yield use
-    monkeypatch.delenv("TERRALESS_TERRAFORM_BIN", raising=False)
-    config.reset()
-    terraform.binary.cache_clear()
+    try:
+        yield use
+        poll(lambda: [t for t in threading.enumerate() if t.name == "heartbeat"],
+             lambda ts: not ts, timeout=60)
+    finally:
+        os.environ.pop("TERRALESS_TERRAFORM_BIN", None)
+        config.reset()
+        terraform.binary.cache_clear()
+        assert terraform.binary() != str(tmp_path / "terraform")
 
 
 def test_terraless_terraform_bin_selects_the_binary(local_runs, tmp_path, terraform_shim):

@@ -23,6 +23,24 @@ def test_chalice_package_merges_infra_and_cfn_lint_accepts_it(tmp_path):
         events = [e for e in body["Properties"]["Events"].values() if e["Type"] == "SQS"]
         assert all(e["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for e in events)
         assert "UploadsQueue" in body["DependsOn"]
+    # the runner function (tenant code) has the logs-only role and no secret in its environment;
+    # the privileged functions may invoke it
+    runner = [b for b in resources.values() if b["Type"] == "AWS::Serverless::Function"
+              and b["Properties"]["Handler"] == "app.run_phase"]
+    assert len(runner) == 1
+    assert runner[0]["Properties"]["Role"] == {"Fn::GetAtt": ["RunnerRole", "Arn"]}
+    assert "Policies" not in runner[0]["Properties"]
+    variables = runner[0]["Properties"].get("Environment", {}).get("Variables", {})
+    assert not [k for k in variables if "SECRET" in k or "TOKEN" in k]
+    assert resources["RunnerRole"]["Type"] == "AWS::IAM::Role"
+    assert "TERRALESS_SIGNING_SECRET_ARN" not in variables
+    # every privileged function finds the signing key in the secret store, not in its environment
+    privileged = [b for b in resources.values() if b["Type"] == "AWS::Serverless::Function"
+                  and b is not runner[0]]
+    for body in privileged:
+        env = body["Properties"]["Environment"]["Variables"]
+        assert env["TERRALESS_SIGNING_SECRET_ARN"] == {"Ref": "SigningSecret"}
+        assert "TERRALESS_SIGNING_SECRET" not in env
     lint = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(out)],
                           capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr

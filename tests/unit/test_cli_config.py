@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib import config
-from chalicelib.runner import terraform
+from chalicelib.executor import staging as terraform
 
 
 @pytest.fixture

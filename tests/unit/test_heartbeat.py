@@ -1,5 +1,5 @@
 """When a worker decides the state machine has abandoned its task (and stops terraform)."""
-from chalicelib.runner.sandbox import Heartbeat
+from chalicelib.runner.monitor import Heartbeat
 
 
 def test_a_token_refused_at_first_is_not_yet_lost():

@@ -46,3 +46,21 @@ def test_bucket_and_queue_names_follow_the_rule_config_uses():
     assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
     queue = resources["UploadsQueue"]["Properties"]["QueueName"]["Fn::Sub"]
     assert queue.replace("${Prefix}", settings().prefix) == settings().queue("uploads")
+
+
+def test_the_runner_role_may_write_its_logs_and_nothing_else():
+    """The runner function executes tenant code: no DynamoDB, S3, SQS, Step Functions, IAM,
+    Lambda or any other action than its own logs."""
+    role = load_template()["Resources"]["RunnerRole"]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    actions = [a for policy in role["Policies"] for stmt in policy["PolicyDocument"]["Statement"]
+               for a in ([stmt["Action"]] if isinstance(stmt["Action"], str) else stmt["Action"])]
+    assert actions and all(a.startswith("logs:") for a in actions), actions
+    assert not any(a.split(":")[0] in ("dynamodb", "s3", "sqs", "states", "iam", "lambda", "sts")
+                   for a in actions)
+    assert "ManagedPolicyArns" not in role and "PermissionsBoundary" not in role
+    for policy in role["Policies"]:
+        for stmt in policy["PolicyDocument"]["Statement"]:
+            # its own log groups, not every log group of the account
+            assert stmt["Effect"] == "Allow"
+            assert ":log-group:/aws/lambda/${Prefix}-runner" in stmt["Resource"]["Fn::Sub"]

@@ -1,6 +1,7 @@
-"""Running the real terraform binary for a run: binary and provider mirror discovery, the CLI
-configuration, a scrubbed environment, and a process whose output streams line by line and
-which can be interrupted (SIGINT, like Ctrl-C) or killed."""
+"""What a phase's runner is given to run, staged by the privileged side in the stack's work
+directory (root's, read-only to the runner user): the terraform binary, the provider mirror,
+the CLI configuration pointing at it, and the runner's own code. Each is checked before every
+phase and put back as it must be if anything changed it."""
 from __future__ import annotations
 
 import hashlib
@@ -8,14 +9,15 @@ import importlib.metadata
 import os
 import re
 import shutil
-import signal
 import subprocess
-import threading
 from functools import lru_cache
 from pathlib import Path
 
 from ..config import settings
 from . import isolation
+
+RUNNER_SOURCE = Path(__file__).resolve().parents[1] / "runner"
+RUNNER_PACKAGE = "terraless_runner"
 
 NULL_PROVIDER = ("registry.terraform.io", "hashicorp", "null", "2.1.2")
 
@@ -154,92 +156,23 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def base_env(workdir: Path) -> dict[str, str]:
-    """Nothing of the service's environment reaches terraform (no AWS credentials, no tokens):
-    configurations can run arbitrary commands through local-exec. HOME and TMPDIR are the
-    phase's own. TMPDIR sits at the phase's root, not below the working directory: go-plugin
-    puts terraform's provider sockets there, and a Unix socket path is capped at 108 bytes."""
-    home, tmp = workdir / ".home", _phase_root(workdir) / "t"
-    home.mkdir(parents=True, exist_ok=True)
-    tmp.mkdir(parents=True, exist_ok=True)
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(tmp),
-            "LANG": "C.UTF-8", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1",
-            "TF_CLI_CONFIG_FILE": cli_config()}
+def runner_code() -> Path:
+    """The runner package (stdlib only) staged as `terraless_runner` under the work directory:
+    the runner user needs no access to where the project is installed. One directory per
+    content hash; a changed file is put back."""
+    sources = sorted(RUNNER_SOURCE.glob("*.py"))
+    digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in sources)).hexdigest()[:12]
+    root = Path(settings().work_dir) / "runner" / digest
+    package = root / RUNNER_PACKAGE
+    package.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        write_atomically(package / source.name, source.read_text())
+    for stray in package.iterdir():
+        if stray.name not in {p.name for p in sources}:
+            _remove(stray)
+    return root
 
 
-def _phase_root(path: Path) -> Path:
-    """The phase's own directory (work_dir/<kind>/<name>) that `path` is in, else `path`."""
-    work = Path(settings().work_dir).resolve()
-    resolved = path.resolve()
-    for candidate in (resolved, *resolved.parents):
-        if candidate.parent.parent == work:
-            return candidate
-    return resolved
-
-
-def run_once(args: list[str], workdir: Path, *, timeout: float, nice: int = 0) -> subprocess.CompletedProcess:
-    """terraform to completion (`show -json`), in the same sandbox as a phase's processes."""
-    env = base_env(workdir)
-    isolation.hand_over(workdir, Path(env["TMPDIR"]))
-
-    def setup() -> None:
-        isolation.child_setup()
-        if nice:
-            os.nice(nice)
-    return subprocess.run([runnable_binary(), *args], cwd=workdir, env=env, capture_output=True,
-                          timeout=timeout, preexec_fn=setup)
-
-
-def script_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """A Terrakube step script's environment: terraform's scrubbed one, with the terraform
-    binary on PATH (scripts call `terraform ...`) and the step's inputsEnv."""
-    env = base_env(workdir)
-    env["PATH"] = f"{Path(runnable_binary()).parent}:{env['PATH']}"
-    env.update(extra or {})
-    return env
-
-
-class Process:
-    """terraform (or `program`) with merged stdout/stderr delivered to `on_line` as it is
-    printed, in its own process group."""
-
-    def __init__(self, args: list[str], workdir: Path, on_line, *, program: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
-        env = env if env is not None else base_env(workdir)
-        isolation.hand_over(workdir, Path(env["TMPDIR"]))   # what the phase writes is the runner's
-        self.proc = subprocess.Popen([program or runnable_binary(), *args], cwd=workdir, env=env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, preexec_fn=isolation.child_setup)
-        self._reader = threading.Thread(target=self._pump, args=(on_line,), daemon=True)
-        self._reader.start()
-        self.interrupted = 0
-
-    def _pump(self, on_line) -> None:
-        assert self.proc.stdout is not None
-        for raw in iter(self.proc.stdout.readline, b""):
-            on_line(raw.decode("utf-8", "replace"))
-
-    def wait(self, timeout: float) -> int | None:
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        # Nothing of the phase outlives its command: provider plugins terraform left behind
-        # (a killed terraform), a provisioner's background `sleep` — the whole process group.
-        self._signal(signal.SIGKILL)
-        self._reader.join(timeout=5)
-        return code
-
-    def interrupt(self) -> None:
-        """Ctrl-C; a second call is terraform's 'interrupt again to exit immediately'."""
-        self.interrupted += 1
-        self._signal(signal.SIGINT)
-
-    def kill(self) -> None:
-        self._signal(signal.SIGKILL)
-
-    def _signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+def tools() -> dict:
+    """The tools section of a work description."""
+    return {"binary": runnable_binary(), "cli_config": cli_config(), "version": binary_version()}

@@ -1,15 +1,16 @@
-"""Where a phase's processes run on a host the service shares (the dev stack; later agents).
+"""The sandbox of a phase's runner on a host the service shares (the dev stack; later agents).
 
 Code inside a run (local-exec provisioners, external data sources, providers, Terrakube BASH
-steps) is the tenant's code. When the service runs as root, every process of a phase runs as a
-dedicated unprivileged user (`TERRALESS_RUNNER_UID`, default 64999, no login, no groups) in a
+steps) is the tenant's code. When the service runs as root, the runner and every process of its
+phase run as a dedicated unprivileged user (`TERRALESS_RUNNER_UID`, default 64999, no login, no groups) in a
 network namespace of its own:
 
 - another uid cannot read the worker's `/proc/<pid>/environ` (the kernel's ptrace check), nor
   the stack's home (0711, secrets 0600), nor write the provider mirror or the CLI configuration
   (root's, 0755/0644);
 - the namespace has no interface but a loopback that is down: no emulator, no API port, no
-  metadata endpoint. terraform talks to its providers over Unix sockets, which still work;
+  metadata endpoint. The one way out is the Unix socket the executor hands the runner
+  (executor/local.py), which leads to the runner API and nowhere else. terraform talks to its providers over Unix sockets, which still work;
   providers that download or call the internet do not (the dev stack ships the null provider;
   `TERRALESS_SANDBOX=user` keeps the host network and only drops the user).
 
@@ -68,3 +69,27 @@ def child_setup() -> None:
         os.setuid(uid)
     # after the uid change, which clears it: the phase dies with the worker
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def end_session(sid: int) -> int:
+    """Whatever is left of a runner's session when the runner is gone (the runner leads it:
+    child_setup; its commands stay in it, each in a group of its own): terraform's second
+    process and a provisioner's children that a killed runner left behind. Returns how many
+    were ended. (A process that made a session of its own escapes this; the dev stack's
+    orphan reaper ends those of the runner user.)"""
+    ended = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[3]) == sid:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                ended += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return ended

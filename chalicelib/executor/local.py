@@ -1,0 +1,154 @@
+"""A phase's runner as a process on this host (the dev stack; later agents).
+
+The runner gets a fresh phase directory, the staged runner code, terraform, provider mirror
+and CLI configuration (staging.py, verified before every phase), and one Unix socket: the only
+door out of its network namespace, and it leads to the API (the runner API, with its phase's
+credential). Under root it runs as the runner user (isolation.py); the socket is its own, and
+it disappears with the phase."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.parse
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..config import settings
+from . import isolation, staging
+
+log = logging.getLogger(__name__)
+SOCKET_NAME = "api.sock"
+# The runner is started like this: its own code only, no site-packages, no environment.
+BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from terraless_runner.main import main; main()"
+
+
+@contextmanager
+def fresh_workdir(kind: str, name: str) -> Iterator[Path]:
+    """A new directory under the stack's work directory, removed when the phase ends."""
+    parent = Path(settings().work_dir) / kind
+    parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
+    path.chmod(0o711)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class ApiDoor:
+    """A Unix socket whose every connection is piped to the API's TCP port. The runner speaks
+    plain HTTP through it; nothing else listens on it."""
+
+    def __init__(self, path: Path, api_url: str) -> None:
+        parts = urllib.parse.urlsplit(api_url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.path = path
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen(16)
+        self._thread = threading.Thread(target=self._accept, daemon=True, name="api-door")
+
+    def __enter__(self) -> "ApiDoor":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.server.close()
+        self.path.unlink(missing_ok=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._pipe_connection, args=(conn,), daemon=True).start()
+
+    def _pipe_connection(self, conn: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.target, timeout=30)
+        except OSError:
+            conn.close()
+            return
+        upstream.settimeout(None)
+        threading.Thread(target=_pump, args=(upstream, conn), daemon=True).start()
+        _pump(conn, upstream)
+
+
+def _pump(source: socket.socket, dest: socket.socket) -> None:
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            dest.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, dest):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        source.close()
+
+
+def interpreter() -> str:
+    """A Python the runner user can execute: this one unless it lives somewhere the runner
+    user cannot reach (a pyenv under /root), else the system's. The runner needs nothing but
+    the standard library."""
+    chosen = os.environ.get("TERRALESS_RUNNER_PYTHON")
+    if chosen:
+        return chosen
+    mine = Path(os.path.realpath(sys.executable))
+    if isolation.mode() == "none" or _reachable_by_others(mine):
+        return str(mine)
+    return "/usr/bin/python3"
+
+
+def _reachable_by_others(path: Path) -> bool:
+    return all(p.stat().st_mode & 0o001 for p in path.parents) and bool(path.stat().st_mode & 0o001)
+
+
+def execute(work: dict, kind: str, name: str) -> bool:
+    code_root = staging.runner_code()
+    tools = staging.tools()
+    with fresh_workdir(kind, name) as root:
+        door_path = root / SOCKET_NAME
+        with ApiDoor(door_path, settings().runner_api_url):
+            isolation.hand_over(root)           # the phase directory and its socket: the runner's
+            description = {**{k: v for k, v in work.items() if k != "credential"},
+                           "workdir": str(root), "tools": tools, "api": {"socket": str(door_path)}}
+            # The credential is in the runner's environment, as HCP Terraform gives a phase its
+            # run token: the one secret the phase's own code can find (and it is worth nothing
+            # beyond this phase). Nothing of the service's environment is passed on.
+            proc = subprocess.Popen(
+                [interpreter(), "-I", "-c", BOOT, str(code_root)], cwd=root, stdin=subprocess.PIPE,
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(root),
+                     "PHASE_CREDENTIAL": work["credential"],
+                     "RUNNER_LOG_LEVEL": os.environ.get("TERRALESS_LOG_LEVEL", "INFO")},
+                preexec_fn=isolation.child_setup)
+            try:
+                proc.communicate(json.dumps(description).encode(),
+                                 timeout=settings().phase_timeout_seconds + 60)
+            except subprocess.TimeoutExpired:
+                log.error("runner of %s outlived the phase timeout: killed", work["phase_id"])
+            finally:
+                proc.kill()
+                proc.wait()
+                left = isolation.end_session(proc.pid)
+                if left:
+                    log.warning("ended %d process(es) the runner of %s left", left, work["phase_id"])
+    return True

@@ -1,0 +1,126 @@
+"""moto_server with IAM enforcement on, seeded with the identities of the stack.
+
+`python -m chalicelib.local.emulator <spec.json> <credentials.json> <moto_server args...>`
+creates, in the emulator's own IAM backend and before it serves a request, one user per entry
+of the spec (its inline policy, an access key), writes the keys to the credentials file
+(0600), and then serves with every request authenticated and authorized
+(`INITIAL_NO_AUTH_ACTION_COUNT=0`). The dev stack's service runs as the `service` identity,
+whose policy is the deploy template's (.chalice/policy.json); the state machine engine inside
+moto calls SQS with the fixed key "ak", which is given the run state machine role's policy.
+
+What moto checks, measured with moto 5.x: signatures, and each request's *action* against the
+identity's policies; for S3 the resource ARN too. For other services moto evaluates every
+statement against the resource "*", and it cannot evaluate conditions such as
+`iam:PassedToService`: policy_for_emulator() therefore widens Resource to "*" (S3 statements
+excepted) and drops Condition blocks. A missing *action* in the template fails in `make test`;
+a too-narrow resource pattern would only fail on AWS."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+STATES_ENGINE_KEY = ("ak", "sk")   # moto/stepfunctions/parser/asl/utils/boto_client.py
+# AWS authorizes these operations by the permissions of their parts (a batch by its single
+# action, a transaction by each item's action) and GetCallerIdentity by none at all; moto
+# checks the operation's own name. Each is allowed where AWS would allow it.
+AUTHORIZED_BY = {
+    "sqs:SendMessage": ("sqs:SendMessageBatch",),
+    "sqs:DeleteMessage": ("sqs:DeleteMessageBatch",),
+    "sqs:ChangeMessageVisibility": ("sqs:ChangeMessageVisibilityBatch",),
+    "dynamodb:PutItem": ("dynamodb:TransactWriteItems", "dynamodb:BatchWriteItem"),
+    "dynamodb:UpdateItem": ("dynamodb:TransactWriteItems",),
+    "dynamodb:DeleteItem": ("dynamodb:TransactWriteItems", "dynamodb:BatchWriteItem"),
+    "dynamodb:ConditionCheckItem": ("dynamodb:TransactWriteItems",),
+    "dynamodb:GetItem": ("dynamodb:TransactGetItems",),
+}
+ALWAYS_ALLOWED = ("sts:GetCallerIdentity",)
+
+
+def policy_for_emulator(document: dict) -> dict:
+    statements = []
+    for statement in document.get("Statement", []):
+        statement = {k: v for k, v in statement.items() if k != "Condition"}
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else list(actions)
+        if not all(a.startswith("s3:") for a in actions):
+            statement["Resource"] = "*"
+        implied = sorted({alias for a in actions for alias in AUTHORIZED_BY.get(a, ())} - set(actions))
+        statement["Action"] = actions + implied
+        statements.append(statement)
+    statements.append({"Effect": "Allow", "Action": list(ALWAYS_ALLOWED), "Resource": "*"})
+    return {"Version": document.get("Version", "2012-10-17"), "Statement": statements}
+
+
+def _seed(spec: dict) -> dict:
+    from moto.core import DEFAULT_ACCOUNT_ID  # lazy: only inside the emulator's process
+    from moto.iam.models import iam_backends  # lazy: as above
+
+    iam = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    keys = {}
+    for name, entry in spec.items():
+        iam.create_user("us-east-1", entry["user"], path="/", tags=[])
+        iam.put_user_policy(entry["user"], "policy", json.dumps(entry["policy"]))
+        key = iam.create_access_key(entry["user"])
+        if entry.get("fixed_key"):
+            key.access_key_id, key.secret_access_key = entry["fixed_key"]
+        keys[name] = {"access_key_id": key.access_key_id, "secret_access_key": key.secret_access_key}
+    return keys
+
+
+def _authorize_presigned_s3() -> None:
+    """moto's enforcement reads the Authorization header only, and fails (500) on a presigned
+    URL, whose credential is in its query string. Here a presigned request is authorized by
+    the access key it names — which must exist and whose policy must allow the action — and
+    refused once expired; its signature is not verified (moto cannot)."""
+    import time  # lazy: as above
+    from datetime import datetime, timezone  # lazy: as above
+    from urllib.parse import parse_qs, urlparse  # lazy: as above
+
+    from moto.core.authorization import ActionAuthenticatorMixin  # lazy: as above
+    from moto.iam.access_control import S3IAMRequest  # lazy: as above
+    original = ActionAuthenticatorMixin._authenticate_and_authorize_s3_action
+
+    def authorize(self, bucket_name=None, key_name=None):
+        query = parse_qs(urlparse(self.uri).query) or dict(getattr(self, "querystring", {}) or {})
+        if self.headers.get("Authorization"):
+            return original(self, bucket_name, key_name)
+        if "X-Amz-Credential" in query:               # SigV4 query authentication
+            credential = query["X-Amz-Credential"][0]
+            signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(
+                tzinfo=timezone.utc).timestamp()
+            expires = signed + int(query.get("X-Amz-Expires", ["0"])[0])
+        elif "AWSAccessKeyId" in query:               # SigV2 query authentication
+            credential = f"{query['AWSAccessKeyId'][0]}/19700101/us-east-1/s3/aws4_request"
+            expires = int(query.get("Expires", ["0"])[0])
+        else:
+            return original(self, bucket_name, key_name)
+        if expires < time.time():
+            from moto.s3.exceptions import S3AccessDeniedError  # lazy: as above
+            raise S3AccessDeniedError()
+        headers = dict(self.headers.items())
+        headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={credential}, "
+                                    "SignedHeaders=host, Signature=presigned")
+        target = f"{bucket_name or '*'}/{key_name}" if key_name else (bucket_name or "*")
+        S3IAMRequest(account_id=self.current_account, method=self.method, path=self.raw_path,
+                     data=self.data, body=self.raw_body, headers=headers,
+                     action=self._get_action()).check_action_permitted(f"arn:aws:s3:::{target}")
+    ActionAuthenticatorMixin._authenticate_and_authorize_s3_action = authorize
+
+
+def main() -> None:
+    spec_path, credentials_path, *server_args = sys.argv[1:]
+    keys = _seed(json.loads(Path(spec_path).read_text()))
+    fd = os.open(credentials_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(keys, out)
+    from moto import settings  # lazy: as above
+    from moto.server import main as serve  # lazy: as above
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    _authorize_presigned_s3()
+    serve(server_args)
+
+
+if __name__ == "__main__":
+    main()

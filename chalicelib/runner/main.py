@@ -1,0 +1,45 @@
+"""The runner's entry point: `python -c ...` in the dev stack's sandbox (the work
+description on stdin), or the handler of the runner function on AWS (the invocation's event).
+
+Stdlib only, and nothing of the service imported (tests/unit/test_architecture.py): the runner
+is staged on its own into the stack's work directory, where the sandbox user can read it."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from . import client, phases
+
+
+def execute(work: dict, transport: client.Transport | None = None) -> None:
+    credential = work.get("credential") or os.environ.get("PHASE_CREDENTIAL", "")
+    api = client.PhaseApi(transport or client.transport_for(work["api"]), work["phase_id"], credential)
+    phases.execute(work, api)
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("RUNNER_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s runner[%(process)d] %(levelname)s %(message)s")
+    execute(json.loads(sys.stdin.read()))
+
+
+def handler(event, context) -> dict:
+    """The AWS runner function: invoked by the privileged side with the work description.
+    Lambda keeps /tmp between invocations of one container: each phase gets a fresh directory
+    and a CLI configuration written into it, both removed when it ends; terraform comes from a
+    read-only layer (/opt)."""
+    root = Path(tempfile.mkdtemp(prefix="phase-", dir=os.environ.get("RUNNER_TMP", "/tmp")))
+    try:
+        config = root / "terraformrc"
+        config.write_text("provider_installation {\n  direct {}\n}\n")
+        tools = {"binary": os.environ.get("RUNNER_TERRAFORM", "/opt/bin/terraform"),
+                 "cli_config": str(config), "version": os.environ.get("RUNNER_TERRAFORM_VERSION", "")}
+        execute({**event, "workdir": str(root), "tools": tools})
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return {"done": event.get("phase_id")}
