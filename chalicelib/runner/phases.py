@@ -67,6 +67,13 @@ class Phase:
         self.beat = Heartbeat(monitoring.beat_of(api), work["heartbeat_seconds"])
         self.monitor = Monitor(self.beat, monitoring.probe_of(api), work["cancel_grace_seconds"])
         self.cwd: Path | None = None
+        self._last = time.perf_counter()
+        self.steps: list[str] = []         # where the phase's time went (logged at debug)
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps.append(f"{name}={now - self._last:.3f}s")
+        self._last = now
 
     # -- steps every operation shares ------------------------------------------------------
 
@@ -91,6 +98,7 @@ class Phase:
         self.log.write(f"Terraform v{self.tools.version}\non linux_amd64\n"
                        "Initializing Terraform configuration...\n")
         self.cwd = cwd
+        self.mark("prepare")
         return cwd
 
     def terraform(self, args: list[str], writer=None) -> int:
@@ -107,6 +115,7 @@ class Phase:
                 return False
             self.log.write(held.text())
             raise PhaseFailed("terraform init failed")
+        self.mark("init")
         return True
 
     def scripts(self, when: str) -> bool:
@@ -147,8 +156,11 @@ class Phase:
         return True
 
     def report(self, **facts) -> dict:
+        self.mark("terraform")
         self.log.flush(force=True)
-        return self.api.post("outcome", {"interrupted": self.monitor.outcome, **facts})
+        answer = self.api.post("outcome", {"interrupted": self.monitor.outcome, **facts})
+        self.mark("report")
+        return answer
 
     # -- operations --------------------------------------------------------------------------
 
@@ -162,6 +174,8 @@ class Phase:
                 self.report(ok=False, error=str(exc))
             finally:
                 self.log.flush(force=True)
+        self.mark("after")
+        log.debug("phase %s steps: %s", self.work["phase_id"], " ".join(self.steps))
         try:
             self.api.post("close", {})
         except RunnerApiError as exc:
