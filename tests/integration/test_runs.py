@@ -167,15 +167,31 @@ def test_cancel_while_planning_interrupts_terraform(runs, slow_state):
     assert runs.action(run_id, "force-cancel").status_code == 409
 
 
-def test_force_cancel_after_the_cool_off(local_runs, monkeypatch, slow_state):
+def test_force_cancel_after_the_cool_off(local_runs, slow_state):
     """A phase that a cancel cannot end (terraform blocked reading a state file that never
     ends, and the second Ctrl-C far away) is ended by force-cancel once the cool-off passed."""
     import os
 
     from chalicelib import config
-    monkeypatch.setenv("TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS", "1")
-    monkeypatch.setenv("TERRALESS_CANCEL_GRACE_SECONDS", "600")   # no second Ctrl-C in this test
+    saved = {k: os.environ.get(k) for k in ("TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS",
+                                            "TERRALESS_CANCEL_GRACE_SECONDS")}
+    os.environ["TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS"] = "1"
+    os.environ["TERRALESS_CANCEL_GRACE_SECONDS"] = "600"   # no second Ctrl-C in this test
     config.reset()
+    try:
+        _force_cancel_scenario(local_runs, slow_state)
+    finally:
+        # restored, then forgotten: the next test must not inherit a 600 s grace period
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        config.reset()
+
+
+def _force_cancel_scenario(local_runs, slow_state):
+    import os
     local_runs.upload({"main.tf": slow_plan_tf(slow_state)})
     stuck = local_runs.create()
     local_runs.upload({"main.tf": NULL_TF})                # the next run's code plans at once
@@ -202,7 +218,6 @@ def test_force_cancel_after_the_cool_off(local_runs, monkeypatch, slow_state):
     assert ws["relationships"]["current-run"]["data"]["id"] == queued   # freed and handed on
     assert local_runs.wait(queued, "planned", "errored") == "planned"
     local_runs.action(queued, "discard")
-    config.reset()
 
 
 def test_retried_post_does_not_duplicate_runs(runs):

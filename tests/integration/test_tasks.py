@@ -75,7 +75,20 @@ def test_a_task_deleted_while_its_workspace_runs_goes_when_the_run_ends(cts, upl
     assert cts.get("/v1/tasks/web").status_code == 404                  # marked for deletion
     assert TaskModel.get("cts", "web").deleting is True                   # kept while the run is active
     cts.post(f"/api/v2/runs/{run}/actions/cancel")
+    # terraform, blocked opening the FIFO, is let go (EOF), so the run ends whatever the
+    # cancel grace period of this process's settings
+    import os
+    writer = poll(lambda: _open_writer(slow_state), lambda fd: fd is not None, timeout=60)
+    os.close(writer)
     poll(lambda: TaskModel.count("cts"), lambda n: n == 0, timeout=30)
+
+
+def _open_writer(path: str):
+    import os
+    try:
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
 
 
 def _module(tmp_path):
