@@ -17,6 +17,8 @@ RUNNER_HANDLER = "app.run_phase"
 def _overlay(template: dict) -> dict:
     queues = sorted(name for name, body in template.get("Resources", {}).items()
                     if body.get("Type") == "AWS::SQS::Queue")
+    runner = next((name for name, body in template.get("Resources", {}).items()
+                   if body.get("Properties", {}).get("Handler") == RUNNER_HANDLER), None)
     for body in template.get("Resources", {}).values():
         props = body.get("Properties", {})
         # on_sqs_message cannot ask for ReportBatchItemFailures; the workers return
@@ -40,6 +42,9 @@ def _overlay(template: dict) -> dict:
             props.pop("Policies", None)
         else:
             variables["TERRALESS_SIGNING_SECRET_ARN"] = {"Ref": "SigningSecret"}
+            if runner:      # on AWS phases go to the runner function (executor/aws_lambda.py)
+                variables["TERRALESS_EXECUTOR"] = "lambda"
+                variables["TERRALESS_RUNNER_FUNCTION"] = {"Ref": runner}
     return template
 
 

@@ -64,12 +64,18 @@ def test_tokens_do_not_cross_between_the_apis(live_phase, org):
     # a site-admin / user token is no runner credential
     _error(engine.api.get(f"{base}/configuration"), 401)
     _error(engine.api.as_token(None).get(f"{base}/configuration"), 401)
+    # nor is an organization token
+    org_token = engine.api.post(f"/api/v2/organizations/{org}/authentication-token").json["data"][
+        "attributes"]["token"]
+    _error(engine.api.as_token(org_token).get(f"{base}/configuration"), 401)
+    _error(engine.api.as_token(org_token).post(f"{base}/outcome", {"ok": True}), 401)
     # the runner's credential is no API token
     _error(_as(engine, credential).get(f"/api/v2/runs/{run.id}"), 401)
     _error(_as(engine, credential).get(f"/api/v2/organizations/{org}"), 401)
     # nor a credential for the same run's other phase, or any other
     _error(_as(engine, credential).get(f"/api/runner/v1/phases/{run.apply.id}/state"), 404)
     _error(_as(engine, credential).get("/api/runner/v1/phases/plan-AAAAAAAAAAAAAAAA/state"), 404)
+    assert engine.status(run.id) == "planning"                # none of it changed the run
 
 
 def test_an_outcome_counts_once_and_closes_nothing_it_should_not(live_phase):

@@ -40,6 +40,10 @@ def test_chalice_package_merges_infra_and_cfn_lint_accepts_it(tmp_path):
     for body in privileged:
         env = body["Properties"]["Environment"]["Variables"]
         assert env["TERRALESS_SIGNING_SECRET_ARN"] == {"Ref": "SigningSecret"}
+        # and hands every phase to the runner function, never running it itself
+        assert env["TERRALESS_EXECUTOR"] == "lambda"
+        runner_name = next(n for n, b in resources.items() if b is runner[0])
+        assert env["TERRALESS_RUNNER_FUNCTION"] == {"Ref": runner_name}
         assert "TERRALESS_SIGNING_SECRET" not in env
     lint = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(out)],
                           capture_output=True, text=True)
