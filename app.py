@@ -7,7 +7,7 @@ from chalicelib.api.routing import ThreadSafeChalice, jsonapi_errors
 from chalicelib.config import settings
 from chalicelib.runner import main as runner_main
 from chalicelib.services import configuration_versions as cv_service
-from chalicelib.services import consul_poll, task_conditions
+from chalicelib.services import consul_poll, lost_phases, task_conditions
 from chalicelib.wiring import wire
 from chalicelib.workers import fetches, task_triggers, uploads
 from chalicelib.workers import jobs as job_workers
@@ -67,6 +67,13 @@ def on_apply_dead_letter(event):
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def purge_backing_data(event):
     return {"purged": cv_service.purge_due_backing_data()}
+
+
+# Phases whose worker stopped heartbeating: their tasks are failed (the run or job errors).
+# The dev stack ticks it more often (TERRALESS_SCHEDULE_EVERY).
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_lost_phases(event):
+    return {"lost": lost_phases.sweep()}
 
 
 # Consul-Terraform-Sync schedule conditions (cron, minute granularity).

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 BENCHES = ["bench_configuration_versions", "bench_runs", "bench_cli", "bench_tasks", "bench_jobs",
-           "bench_isolation", "bench_boundary"]
+           "bench_isolation", "bench_boundary", "bench_reliability"]
 
 
 def main(argv: list[str]) -> int:

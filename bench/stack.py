@@ -63,18 +63,20 @@ class Stack:
     tls_host: str
     cert: str
     cli_rc: str
+    home: Path
 
 
 @contextmanager
-def running_stack():
-    home = Path(tempfile.mkdtemp(prefix="terraless-bench-"))
+def running_stack(*, durable: bool = True, home: Path | None = None):
+    """`durable`: the emulator journals its durable writes, as the dev stack's does."""
+    home = home or Path(tempfile.mkdtemp(prefix="terraless-bench-"))
     port = free_port()
     os.environ.update(TERRALESS_PORT=str(port), TERRALESS_PUBLIC_URL=f"http://127.0.0.1:{port}",
                       AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                       AWS_DEFAULT_REGION="us-east-1", TERRALESS_TOKEN_CACHE_SECONDS="300",
                       TERRALESS_LOG_LEVEL=os.environ.get("TERRALESS_LOG_LEVEL", "WARNING"))
     from chalicelib.local.devstack import Emulator
-    emulator = Emulator(free_port(), home)
+    emulator = Emulator(free_port(), home, durable=durable)
     emulator.start()
     os.environ["AWS_ENDPOINT_URL"] = emulator.url
     try:
@@ -103,6 +105,7 @@ def running_stack():
         dispatcher = dispatch.Dispatcher(dispatch.subscriptions(app_module.app, app_module))
         dispatcher.start()
         stack = Stack(api=f"http://127.0.0.1:{port}", aws=emulator.url, dispatcher=dispatcher,
+                      home=home,
                       tls_host=f"localhost:{tls_port}", cert=str(cert),
                       cli_rc=str(write_cli_config(home, f"localhost:{tls_port}", ADMIN)))
         try:

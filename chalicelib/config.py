@@ -41,6 +41,8 @@ class Settings:
     # run lifecycle
     heartbeat_seconds: int
     phase_timeout_seconds: int
+    # how long a phase may wait for a worker (its task has no heartbeat until pickup)
+    queue_timeout_seconds: int
     confirm_timeout_seconds: int
     force_cancel_cooloff_seconds: int
     cancel_grace_seconds: int
@@ -91,6 +93,7 @@ def settings() -> Settings:
         token_cache_seconds=float(os.environ.get("TERRALESS_TOKEN_CACHE_SECONDS", "5")),
         heartbeat_seconds=_int("TERRALESS_HEARTBEAT_SECONDS", 30),
         phase_timeout_seconds=_int("TERRALESS_PHASE_TIMEOUT_SECONDS", 4 * 3600),
+        queue_timeout_seconds=_int("TERRALESS_QUEUE_TIMEOUT_SECONDS", 24 * 3600),
         confirm_timeout_seconds=_int("TERRALESS_CONFIRM_TIMEOUT_SECONDS", 30 * 24 * 3600),
         force_cancel_cooloff_seconds=_int("TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS", 60),
         cancel_grace_seconds=_int("TERRALESS_CANCEL_GRACE_SECONDS", 10),

@@ -19,6 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -268,24 +269,24 @@ class DevStack:
         return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/vnd.api+json"}
 
 
-@pytest.fixture(scope="session")
-def dev_stack(tmp_path_factory):
+def launch_dev_stack(home: Path, ports: dict | None = None, **env_extra: str) -> DevStack:
+    """`terraless dev` as a child in its own session (the tests kill its whole group), with the
+    suite's short heartbeat and grace periods; returns once its API answers."""
     import httpx
 
-    home = tmp_path_factory.mktemp("terraless-home")
-    port = _free_port()
+    ports = ports or {"api": _free_port(), "moto": _free_port(), "tls": _free_port()}
     token = "e2e-admin.atlasv1.tokentokentoken"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TERRALESS_"))}
-    env.update(TERRALESS_PORT=str(port), TERRALESS_MOTO_PORT=str(_free_port()),
+    env.update(TERRALESS_PORT=str(ports["api"]), TERRALESS_MOTO_PORT=str(ports["moto"]),
                TERRALESS_HOME=str(home), TERRALESS_BOOTSTRAP_TOKEN=token,
-               TERRALESS_LOG_LEVEL="WARNING", TERRALESS_TLS_PORT=str(_free_port()),
+               TERRALESS_LOG_LEVEL="WARNING", TERRALESS_TLS_PORT=str(ports["tls"]),
                # short enough that a killed worker is noticed quickly in the suite
                TERRALESS_HEARTBEAT_SECONDS="10", TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS="1",
-               TERRALESS_CANCEL_GRACE_SECONDS="3")
-    log = os.fdopen(os.open(home / "dev.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+               TERRALESS_CANCEL_GRACE_SECONDS="3", **env_extra)
+    log = os.fdopen(os.open(home / "dev.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     proc = subprocess.Popen([sys.executable, "-m", "chalicelib.cli", "dev"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{ports['api']}"
 
     def up():
         if proc.poll() is not None:
@@ -294,13 +295,61 @@ def dev_stack(tmp_path_factory):
             return httpx.get(f"{url}/api/v2/ping", timeout=2).status_code
         except httpx.HTTPError:
             return None
-    poll(up, lambda code: code == 200, timeout=60, interval=0.2)
-    yield DevStack(url, token, home, proc)
-    proc.terminate()
+    poll(up, lambda code: code == 200, timeout=120, interval=0.2)
+    stack = DevStack(url, token, home, proc)
+    stack.ports = ports
+    return stack
+
+
+def stop_dev_stack(stack: DevStack) -> None:
+    stack.proc.terminate()
     try:
-        proc.wait(timeout=15)
+        stack.proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        stack.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory):
+    stack = launch_dev_stack(tmp_path_factory.mktemp("terraless-home"))
+    yield stack
+    stop_dev_stack(stack)
+
+
+# -- end-to-end helpers over a dev stack's HTTP API ------------------------------------------------
+
+def stack_http(dev_stack):
+    return httpx.Client(base_url=dev_stack.url, headers=dev_stack.headers, timeout=30)
+
+
+def make_workspace(http, org, name, **attrs):
+    if http.get(f"/api/v2/organizations/{org}").status_code == 404:
+        http.post("/api/v2/organizations", json={"data": {"attributes": {"name": org, "email": "e@e.e"}}})
+    resp = http.post(f"/api/v2/organizations/{org}/workspaces",
+                     json={"data": {"attributes": {"name": name, **attrs}}})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["data"]["id"]
+
+
+def upload_config(http, ws, files):
+    cv = http.post(f"/api/v2/workspaces/{ws}/configuration-versions",
+                   json={"data": {"attributes": {"auto-queue-runs": False}}}).json()["data"]
+    assert httpx.put(cv["attributes"]["upload-url"], content=make_tgz(files)).status_code == 200
+    poll(lambda: http.get(f"/api/v2/configuration-versions/{cv['id']}").json()["data"]["attributes"]["status"],
+         lambda s: s == "uploaded", timeout=30)
+    return cv["id"]
+
+
+def start_run(http, ws, message, **attrs):
+    resp = http.post("/api/v2/runs", json={"data": {"attributes": {"message": message, **attrs},
+                     "relationships": {"workspace": {"data": {"type": "workspaces", "id": ws}}}}})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["data"]["id"]
+
+
+def run_attrs(http, run_id):
+    return http.get(f"/api/v2/runs/{run_id}").json()["data"]["attributes"]
+
 
 
 @pytest.fixture

@@ -27,11 +27,18 @@ def _arn() -> str:
     return _arn_cache[key]
 
 
+def task_timeout_seconds() -> int:
+    """A phase's task: the wait for a worker, then the phase itself. No heartbeat on the task
+    (its clock would start at queueing): liveness after pickup is the lease's
+    (services/lost_phases.py)."""
+    s = settings()
+    return s.queue_timeout_seconds + s.phase_timeout_seconds + 300
+
+
 def start(run_id: str) -> str:
     """Idempotent: the execution is named after the run."""
     s = settings()
-    payload = {"run_id": run_id, "heartbeat_seconds": s.heartbeat_seconds,
-               "phase_timeout_seconds": s.phase_timeout_seconds,
+    payload = {"run_id": run_id, "task_timeout_seconds": task_timeout_seconds(),
                "confirm_timeout_seconds": s.confirm_timeout_seconds}
     sfn = client("stepfunctions")
     try:
@@ -71,10 +78,6 @@ def succeed(token: str, output: dict) -> bool:
 def fail(token: str, error: str, cause: str) -> bool:
     return _complete(client("stepfunctions").send_task_failure, taskToken=token,
                      error=error[:256], cause=cause[:32768])
-
-
-def heartbeat(token: str) -> bool:
-    return _complete(client("stepfunctions").send_task_heartbeat, taskToken=token)
 
 
 # -- Terrakube job flows: state machines compiled at run time, one per distinct definition ----------

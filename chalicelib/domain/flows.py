@@ -2,13 +2,13 @@
 flow step, in `step` order, each followed by a Choice that encodes what Terrakube does next.
 
 - worker steps (terraform, customScripts, disableWorkspace) go to the job-steps queue with a
-  task token and a heartbeat; the worker answers {"outcome": <domain/outcomes.Outcome>}: done, noChanges, failed or
+  task token (liveness after pickup is the lease's: services/lost_phases.py); the worker answers {"outcome": <domain/outcomes.Outcome>}: done, noChanges, failed or
   stop;
 - an approval goes to the job-events queue; the API completes its token on PATCH;
 - a plan without changes ends the flow `noChanges`; a failed step ends it `failed` unless the
   step has `ignoreError` (then the flow moves on); "stop" means the job already ended
   (cancelled, rejected) and the execution just finishes;
-- a lost worker (heartbeat timeout) or any other task failure is caught and reported.
+- a lost worker (its task failed by the sweep) or any other task failure is caught and reported.
 
 Statuses are written by the Python domain (chalicelib/domain/jobs.py), never by the definition.
 """
@@ -52,7 +52,7 @@ def compile_flow(steps: list[FlowStep], *, steps_queue: str, events_queue: str) 
             task = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
                     "Parameters": {"QueueUrl": steps_queue, "MessageBody": {
                         "job_id.$": "$.job_id", "step": i, "task_token.$": "$$.Task.Token"}},
-                    "HeartbeatSecondsPath": "$.heartbeat_seconds",
+                    # no heartbeat here: it would start at queueing (the lease's starts at pickup)
                     "TimeoutSecondsPath": "$.step_timeout_seconds"}
         task.update({"Comment": f"step {step.number}: {step.name}", "ResultPath": "$.last",
                      "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",

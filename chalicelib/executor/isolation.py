@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
 PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
@@ -61,8 +62,11 @@ def child_setup() -> None:
     os.setsid()
     current = mode()
     if current != "none":
-        if current == "user+net" and _libc.unshare(CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
+        # the runner's children get a PID namespace of their own (runner/process.py
+        # hold_pid_namespace): nothing of a phase outlives its runner, however it daemonized
+        flags = CLONE_NEWPID | (CLONE_NEWNET if current == "user+net" else 0)
+        if _libc.unshare(flags) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWPID|CLONE_NEWNET) failed")
         uid = runner_uid()
         os.setgroups([])
         os.setgid(uid)

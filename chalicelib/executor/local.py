@@ -32,15 +32,26 @@ BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from terraless_runner.main 
 
 @contextmanager
 def fresh_workdir(kind: str, name: str) -> Iterator[Path]:
-    """A new directory under the stack's work directory, removed when the phase ends."""
+    """A new directory under the stack's work directory, removed when the phase ends. Its
+    name carries the worker's pid: a worker killed mid-phase cannot remove it, the dev stack
+    does (remove_workdirs_of)."""
     parent = Path(settings().work_dir) / kind
     parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-w{os.getpid()}-", dir=parent))
     path.chmod(0o711)
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_workdirs_of(worker_pid: int) -> int:
+    """The phase directories a dead worker left behind; returns how many were removed."""
+    removed = 0
+    for path in Path(settings().work_dir).glob(f"*/*-w{worker_pid}-*"):
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 class ApiDoor:
@@ -138,6 +149,7 @@ def execute(work: dict, kind: str, name: str) -> bool:
                 [interpreter(), "-I", "-c", BOOT, str(code_root)], cwd=root, stdin=subprocess.PIPE,
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(root),
                      "PHASE_CREDENTIAL": work["credential"],
+                     "RUNNER_PID_NAMESPACE": "1" if isolation.mode() != "none" else "0",
                      "RUNNER_LOG_LEVEL": os.environ.get("TERRALESS_LOG_LEVEL", "INFO")},
                 preexec_fn=isolation.child_setup)
             try:

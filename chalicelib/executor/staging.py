@@ -7,9 +7,12 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import py_compile
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,14 +58,15 @@ def binary_version() -> str:
     return version
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, content: str | bytes) -> None:
     """Several worker processes share the work directory: a reader (terraform reading its CLI
     configuration) must never see a file half written by another process."""
+    data = content.encode() if isinstance(content, str) else content
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and path.read_text() == text:
+    if path.exists() and path.read_bytes() == data:
         return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
@@ -166,11 +170,32 @@ def runner_code() -> Path:
     package = root / RUNNER_PACKAGE
     package.mkdir(parents=True, exist_ok=True)
     for source in sources:
-        write_atomically(package / source.name, source.read_text())
+        write_atomically(package / source.name, source.read_bytes())
+    compiled = _compiled(digest)
+    for name, data in compiled.items():
+        write_atomically(package / "__pycache__" / name, data)
     for stray in package.iterdir():
-        if stray.name not in {p.name for p in sources}:
+        if stray.name not in {p.name for p in sources} | {"__pycache__"}:
+            _remove(stray)
+    for stray in (package / "__pycache__").iterdir():
+        if stray.name not in compiled:
             _remove(stray)
     return root
+
+
+@lru_cache(maxsize=4)
+def _compiled(digest: str) -> dict[str, bytes]:
+    """The runner's bytecode, compiled here once: the runner user cannot write a cache next to
+    code it must not change, so without it every phase would compile the runner again (~10 ms).
+    Hash-checked pycs: the runner's interpreter checks each against its source before use."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="tl-pyc-") as tmp:
+        for source in sorted(RUNNER_SOURCE.glob("*.py")):
+            target = Path(tmp) / source.name
+            py_compile.compile(str(source), cfile=str(target), doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+            out[f"{source.stem}.{sys.implementation.cache_tag}.pyc"] = target.read_bytes()
+    return out
 
 
 def tools() -> dict:

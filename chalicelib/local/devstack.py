@@ -31,12 +31,14 @@ def _free_port_check(port: int) -> None:
             raise SystemExit(f"port {port} is already in use (set another with the env var)")
 
 
-def _wait_http(url: str, deadline: float) -> None:
+def _wait_http(url: str, deadline: float, proc: subprocess.Popen | None = None) -> None:
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
         except Exception:  # noqa: BLE001 - not up yet
+            if proc is not None and proc.poll() is not None:
+                raise SystemExit(f"the emulator exited ({proc.returncode}): see its log") from None
             if time.time() > deadline:
                 raise SystemExit(f"{url} did not come up")
             time.sleep(0.1)
@@ -59,8 +61,11 @@ class Emulator:
     (local/emulator.py): the service works as the `service` identity, whose policy is the
     deploy template's; provisioning and the tests' own inspection use `admin`."""
 
-    def __init__(self, port: int, home: Path) -> None:
+    def __init__(self, port: int, home: Path, durable: bool = True) -> None:
         self.port, self.home = port, home
+        # the journal of durable writes (local/journal.py): what the API acknowledged survives
+        # any stop of the stack and comes back at the next start
+        self.journal = home / "journal.jsonl" if durable else None
         self.proc: subprocess.Popen | None = None
         self.credentials: dict[str, dict[str, str]] = {}
 
@@ -82,19 +87,28 @@ class Emulator:
                            "fixed_key": list(STATES_ENGINE_KEY)}}
 
     def start(self) -> None:
+        from .lifetime import reclaim, record, session_dying_with  # lazy: dev stack only
+        pid_file = self.home / "emulator.pid"
+        reclaim(pid_file, "chalicelib.local.emulator " + str(self.home))
         _free_port_check(self.port)
         spec, creds = self.home / "emulator-identities.json", self.home / "emulator-credentials.json"
         spec.write_text(json.dumps(self._spec()))
         creds.unlink(missing_ok=True)
         env = dict(os.environ, MOTO_PORT=str(self.port))  # Step Functions calls back here
+        env.pop("TERRALESS_JOURNAL", None)
+        if self.journal is not None:
+            env["TERRALESS_JOURNAL"] = str(self.journal)
         # 0600: the emulator's log holds request bodies (a phase's runner user must not read it)
         logfile = os.fdopen(os.open(self.home / "moto.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND,
                                     0o600), "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chalicelib.local.emulator", str(spec), str(creds),
-             "-H", "127.0.0.1", "-p", str(self.port)], cwd=ROOT,
-            env=env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
-        _wait_http(f"{self.url}/moto-api/", time.time() + 30)
+             "127.0.0.1", str(self.port)], cwd=ROOT,
+            env=env, stdout=logfile, stderr=subprocess.STDOUT,
+            # dies with the stack, however the stack dies (SIGKILL included)
+            preexec_fn=session_dying_with(os.getpid()))
+        record(pid_file, self.proc.pid)
+        _wait_http(f"{self.url}/moto-api/", time.time() + 300, self.proc)   # a journal replays first
         self.credentials = json.loads(creds.read_text())
         req = urllib.request.Request(
             f"{self.url}/moto-api/config", method="POST",
@@ -145,7 +159,8 @@ def run() -> int:
     emulator = None
     if not os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get("LOCALSTACK_HOST") \
             and os.environ.get("TERRALESS_USE_AWS") != "1":
-        emulator = Emulator(int(os.environ.get("TERRALESS_MOTO_PORT", "4566")), home)
+        emulator = Emulator(int(os.environ.get("TERRALESS_MOTO_PORT", "4566")), home,
+                            durable=os.environ.get("TERRALESS_DURABLE", "1") != "0")
         emulator.start()
         os.environ["AWS_ENDPOINT_URL"] = emulator.url
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -155,7 +170,9 @@ def run() -> int:
         home / "signing-secret", os.environ.get("TERRALESS_SIGNING_SECRET"))
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGHUP (the terminal closed) stops the stack like SIGTERM and Ctrl-C
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         return _serve(home, port, stop, emulator)
     finally:
@@ -182,13 +199,19 @@ def _serve(home: Path, port: int, stop: threading.Event, emulator: "Emulator | N
     created = provision.provision()
     log.info("provisioned %d resources from infra/resources.yaml in %.2fs",
              len(created), time.time() - started)
+    # What a previous stack had in flight (the journal brought its data back): settled once,
+    # before anything is served. A dev-stack operation (on AWS nothing in flight is lost), so
+    # it runs as the operator, like provisioning: the service's policy has no Scan.
+    import app as app_module  # noqa: PLC0415 # lazy: the Chalice app, after the environment is set
+    from ..services import restarts  # lazy: as above
+    reconciled = restarts.reconcile()
+    if any(reconciled.values()):
+        print(f"after the restart: {json.dumps(reconciled)}", flush=True)
     if emulator:
         emulator.use("service")         # from here on, exactly the template's permissions
 
     admin_token = _secret_file(home / "admin-token", os.environ.get("TERRALESS_BOOTSTRAP_TOKEN"))
     identity.ensure_site_admin(admin_token)
-
-    import app as app_module  # noqa: PLC0415 # lazy: the Chalice app, after the environment is set
 
     # The same API over HTTPS: the terraform CLI does service discovery over HTTPS only.
     from .tls import ensure_certificate, server_context  # lazy: as above

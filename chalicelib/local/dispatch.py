@@ -14,10 +14,10 @@ import json
 import logging
 import multiprocessing
 import os
-import queue
 import threading
 import traceback
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -153,6 +153,8 @@ def _worker_main(conn) -> None:
     """A warm 'Lambda container': imports the app once, then runs invocations sent to it."""
     logging.basicConfig(level=os.environ.get("TERRALESS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s worker[%(process)d] %(name)s %(levelname)s %(message)s")
+    from .lifetime import watch_parent  # lazy: a worker process only
+    watch_parent()      # a stack killed outright takes its workers (and their phases) along
     # lazy: a worker process imports the app once it has the stack's environment
     import app as app_module
     from ..workers.runs import warm  # lazy: as above
@@ -203,30 +205,57 @@ class _Worker:
 
 
 class WorkerPool:
-    def __init__(self, size: int) -> None:
-        self._idle: queue.Queue[_Worker] = queue.Queue()
-        self._all: list[_Worker] = []
+    """Warm worker processes, handed out in the order they were asked for.
+
+    A worker is taken only for a message in hand: a queue's loop first waits until some worker
+    is free and not already promised (`wait_free`), then receives one message, then takes a
+    worker (`take`, FIFO among the loops holding a message). A loop over an empty queue holds
+    no worker, so a queue with work never waits behind idle ones; at most one message per queue
+    can wait in hand for a worker (two loops may see the same free worker), never long."""
+
+    def __init__(self, size: int, factory: Callable[[], "_Worker"] | None = None) -> None:
+        self._factory = factory or _Worker
+        self._cond = threading.Condition()
+        self._idle: deque = deque()
+        self._promised = 0
+        self._all: list = []
         for _ in range(size):
             self._add()
 
     def _add(self) -> None:
-        worker = _Worker()
+        worker = self._factory()
         self._all.append(worker)
-        self._idle.put(worker)
+        self._idle.append(worker)
 
-    def acquire(self, timeout: float) -> _Worker | None:
-        try:
-            return self._idle.get(timeout=timeout)
-        except queue.Empty:
-            return None
+    def wait_free(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self._idle) > self._promised, timeout)
 
-    def release(self, worker: _Worker) -> None:
-        if worker.alive:
-            self._idle.put(worker)
-        else:
-            log.warning("worker process %s died; starting a new one", worker.proc.pid)
-            self._all.remove(worker)
-            self._add()
+    def take(self, stop: threading.Event) -> "_Worker | None":
+        """The next free worker for a message in hand; None if the dispatcher stops first."""
+        with self._cond:
+            self._promised += 1
+            try:
+                while not self._idle:
+                    if stop.is_set():
+                        return None
+                    self._cond.wait(0.5)
+                return self._idle.popleft()
+            finally:
+                self._promised -= 1
+                self._cond.notify_all()
+
+    def release(self, worker) -> None:
+        with self._cond:
+            if worker.alive:
+                self._idle.append(worker)
+            else:
+                log.warning("worker process %s died; starting a new one", worker.proc.pid)
+                self._all.remove(worker)
+                self._add()
+                from ..executor.local import remove_workdirs_of  # lazy: only after a death
+                remove_workdirs_of(worker.proc.pid)
+            self._cond.notify_all()
 
     def stop(self) -> None:
         for worker in self._all:
@@ -236,12 +265,13 @@ class WorkerPool:
 class Dispatcher:
     """One long-polling thread per subscription; isolated ones hand work to the pool."""
 
-    def __init__(self, subs: list[Subscription], workers: int | None = None) -> None:
+    def __init__(self, subs: list[Subscription], workers: int | None = None,
+                 pool: WorkerPool | None = None) -> None:
         self.subs = subs
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         size = workers or int(os.environ.get("TERRALESS_WORKERS", "3"))
-        self.pool = WorkerPool(size) if any(s.isolated for s in subs) else None
+        self.pool = pool or (WorkerPool(size) if any(s.isolated for s in subs) else None)
 
     def start(self) -> None:
         for sub in self.subs:
@@ -262,19 +292,20 @@ class Dispatcher:
     def _isolated_loop(self, sub: Subscription) -> None:
         assert self.pool is not None
         while not self._stop.is_set():
-            worker = self.pool.acquire(timeout=1)
-            if worker is None:
+            if not self.pool.wait_free(timeout=1):
                 continue
             try:
                 messages, event = _receive(sub, 1, 1)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - keep dispatching; the emulator may be restarting
                 log.exception("receive from %s failed", sub.queue)
-                self.pool.release(worker)
                 self._stop.wait(1)
                 continue
             if not messages:
-                self.pool.release(worker)
                 continue
+            worker = self.pool.take(self._stop)
+            if worker is None:      # stopping: the message goes back to the queue now
+                _settle(sub, messages, None, crashed=True)
+                return
             threading.Thread(target=self._invoke, args=(sub, worker, messages, event),
                              daemon=True).start()
 

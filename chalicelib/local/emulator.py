@@ -1,7 +1,7 @@
 """moto_server with IAM enforcement on, seeded with the identities of the stack.
 
-`python -m chalicelib.local.emulator <spec.json> <credentials.json> <moto_server args...>`
-creates, in the emulator's own IAM backend and before it serves a request, one user per entry
+`python -m chalicelib.local.emulator <spec.json> <credentials.json> <host> <port>` replays the
+journal named by TERRALESS_JOURNAL (local/journal.py) if there is one, creates, in the emulator's own IAM backend and before it serves a request, one user per entry
 of the spec (its inline policy, an access key), writes the keys to the credentials file
 (0600), and then serves with every request authenticated and authorized
 (`INITIAL_NO_AUTH_ACTION_COUNT=0`). The dev stack's service runs as the `service` identity,
@@ -82,7 +82,11 @@ def _authorize_presigned_s3() -> None:
     from moto.iam.access_control import S3IAMRequest  # lazy: as above
     original = ActionAuthenticatorMixin._authenticate_and_authorize_s3_action
 
+    from moto import settings  # lazy: as above
+
     def authorize(self, bucket_name=None, key_name=None):
+        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+            return original(self, bucket_name, key_name)      # the journal's replay
         query = parse_qs(urlparse(self.uri).query) or dict(getattr(self, "querystring", {}) or {})
         if self.headers.get("Authorization"):
             return original(self, bucket_name, key_name)
@@ -109,17 +113,56 @@ def _authorize_presigned_s3() -> None:
     ActionAuthenticatorMixin._authenticate_and_authorize_s3_action = authorize
 
 
+def _keep_s3_version(path_info: str, new_id: str, old_id: str) -> bool:
+    """Gives the object version (or delete marker) a replayed write created the id it had
+    before the restart (moto draws version ids at random): ids the service stored stay good."""
+    from urllib.parse import unquote  # lazy: as above
+
+    from moto.core import DEFAULT_ACCOUNT_ID  # lazy: as above
+    from moto.s3.models import s3_backends  # lazy: as above
+    bucket_name, _, key_name = path_info.lstrip("/").partition("/")
+    try:
+        bucket = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[bucket_name]
+        versions = bucket.keys.getlist(unquote(key_name)) or []
+    except KeyError:
+        return False
+    for version in versions:
+        if getattr(version, "_version_id", None) == new_id:
+            version._version_id = old_id
+            return True
+    return False
+
+
+def _serve(host: str, port: int, journal_path: Path | None) -> None:
+    """moto_server's own main, with the journal (local/journal.py) around its application:
+    replayed before the first request is served, then appended to by every durable write."""
+    from moto import settings  # lazy: as above
+    from moto.moto_server.werkzeug_app import (  # lazy: as above
+        DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
+    from werkzeug.serving import run_simple  # lazy: as above
+
+    from .journal import Journal, replay  # lazy: as above
+    os.environ["MOTO_PORT"] = str(port)
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True
+    if journal_path is not None:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")    # the identities are new
+        done = replay(app, journal_path, _keep_s3_version)
+        print(f"journal replayed: {json.dumps(done)}", flush=True)
+        app = Journal(app, journal_path)
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
 def main() -> None:
-    spec_path, credentials_path, *server_args = sys.argv[1:]
+    spec_path, credentials_path, host, port = sys.argv[1:5]
+    journal = os.environ.get("TERRALESS_JOURNAL")
     keys = _seed(json.loads(Path(spec_path).read_text()))
+    _authorize_presigned_s3()
     fd = os.open(credentials_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         json.dump(keys, out)
-    from moto import settings  # lazy: as above
-    from moto.server import main as serve  # lazy: as above
-    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
-    _authorize_presigned_s3()
-    serve(server_args)
+    _serve(host, int(port), Path(journal) if journal else None)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ def _table(props: dict) -> tuple[str, str]:
         desc = ddb.create_table(TableName=name, **kwargs)["TableDescription"]
     except ddb.exceptions.ResourceInUseException:
         desc = ddb.describe_table(TableName=name)["Table"]
+        _add_missing_indexes(ddb, name, props, desc)
     ttl = props.get("TimeToLiveSpecification")
     if ttl:
         try:
@@ -82,6 +83,16 @@ def _table(props: dict) -> tuple[str, str]:
             if "already enabled" not in str(exc).lower():
                 raise
     return name, desc["TableArn"]
+
+
+def _add_missing_indexes(ddb, name: str, props: dict, desc: dict) -> None:
+    """A table kept from an earlier start (the dev stack's journal) gets the indexes the
+    template added since, as a stack update would."""
+    have = {index["IndexName"] for index in desc.get("GlobalSecondaryIndexes", [])}
+    for index in props.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] not in have:
+            ddb.update_table(TableName=name, AttributeDefinitions=props["AttributeDefinitions"],
+                             GlobalSecondaryIndexUpdates=[{"Create": index}])
 
 
 def _queue(props: dict) -> tuple[str, str]:

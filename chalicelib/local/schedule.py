@@ -3,6 +3,7 @@ dev stack ticks them itself. `rate(...)` expressions only (cron is not needed ye
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -16,6 +17,7 @@ from chalice.app import ScheduledEventConfig
 from ..config import settings
 
 log = logging.getLogger(__name__)
+DEFAULT_OVERRIDES = "sweep_lost_phases=2"
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 
 
@@ -42,12 +44,25 @@ class Job:
                 "region": settings().region, "resources": [f"terraless:{self.name}"], "detail": {}}
 
 
+def overrides(text: str) -> dict[str, int]:
+    """TERRALESS_SCHEDULE_EVERY="name=seconds,...": the dev stack ticks some handlers more
+    often than their deployed rate (the lost-phase sweep, so a lost worker shows in seconds)."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, seconds = part.partition("=")
+        if not seconds.strip().isdigit() or int(seconds) < 1:
+            raise ValueError(f"TERRALESS_SCHEDULE_EVERY: bad entry {part!r}")
+        out[name.strip()] = int(seconds)
+    return out
+
+
 def jobs(app, module, *, now: float | None = None) -> list[Job]:
     start = time.time() if now is None else now
+    every_of = overrides(os.environ.get("TERRALESS_SCHEDULE_EVERY", DEFAULT_OVERRIDES))
     out = []
     for src in app.event_sources:
         if isinstance(src, ScheduledEventConfig):
-            every = rate_seconds(src.schedule_expression)
+            every = every_of.get(src.name) or rate_seconds(src.schedule_expression)
             out.append(Job(src.name, getattr(module, src.name), every, start + every))
     return out
 

@@ -7,16 +7,14 @@ hand it the Chalice test client). Calls are retried on a lost connection or a 5x
 is idempotent (log chunks carry their sequence number), so a retry never doubles anything."""
 from __future__ import annotations
 
-import http.client
 import json
 import socket
-import ssl
 import time
-import urllib.parse
-from typing import Callable
+from collections.abc import Callable   # already loaded at start-up; `typing` is not
 
-Transport = Callable[[str, str, dict, bytes], tuple[int, bytes]]
+Transport = Callable[[str, str, dict, bytes], "tuple[int, bytes]"]
 ATTEMPTS = 5
+MAX_HEAD = 64 * 1024
 
 
 class RunnerApiError(Exception):
@@ -25,41 +23,101 @@ class RunnerApiError(Exception):
         self.status = status
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
+class ResponseError(OSError):
+    """An answer that is not HTTP/1.x as the runner reads it: retried like a lost connection."""
 
 
-def _http(connect: Callable[[], http.client.HTTPConnection], prefix: str = "") -> Transport:
-    def send(method: str, path: str, headers: dict, body: bytes) -> tuple[int, bytes]:
-        conn = connect()
-        try:
-            conn.request(method, prefix + path, body=body or None, headers=headers)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
-    return send
+def _read_response(sock: socket.socket) -> tuple[int, bytes]:
+    """One HTTP/1.x response on a connection the request asked to close: status, then the body
+    by Content-Length, chunks, or up to the end of the stream."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if len(data) > MAX_HEAD:
+            raise ResponseError("response head too large")
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ResponseError("connection closed before the response head")
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("iso-8859-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise ResponseError(f"not an HTTP response: {lines[0][:80]!r}")
+    fields = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    body = [rest]
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        body.append(chunk)
+    payload = b"".join(body)
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        payload = _dechunk(payload)
+    elif "content-length" in fields:
+        length = int(fields["content-length"])
+        if len(payload) < length:
+            raise ResponseError("connection closed inside the body")
+        payload = payload[:length]
+    return int(parts[1]), payload
+
+
+def _dechunk(data: bytes) -> bytes:
+    out, at = [], 0
+    while True:
+        end = data.index(b"\r\n", at)
+        size = int(data[at:end].split(b";", 1)[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(data[end + 2:end + 2 + size])
+        at = end + 2 + size + 2
 
 
 def unix_socket(path: str, timeout: float = 120) -> Transport:
-    return _http(lambda: _UnixConnection(path, timeout))
+    """HTTP/1.1 over the door's socket, one connection per call. Written on `socket` rather
+    than `http.client`: that import (with `email` and `ssl`) was a quarter of the runner's
+    start, paid by every phase."""
+    def send(method: str, target: str, headers: dict, body: bytes) -> tuple[int, bytes]:
+        lines = [f"{method} {target} HTTP/1.1", "Host: localhost", "Connection: close",
+                 f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(request)
+            return _read_response(sock)
+    return send
 
 
 def url(base: str, timeout: float = 120) -> Transport:
+    """HTTP(S) to the API's URL (the runner function on AWS, where start-up imports are paid
+    once per container)."""
+    import http.client    # lazy: a quarter of the runner's start; the dev stack's runner
+    import ssl            # lazy: never reaches the API by URL
+    import urllib.parse   # lazy: (see above)
     parts = urllib.parse.urlsplit(base)
-    if parts.scheme == "https":
-        context = ssl.create_default_context()
-        return _http(lambda: http.client.HTTPSConnection(parts.netloc, timeout=timeout,
-                                                         context=context), parts.path.rstrip("/"))
-    return _http(lambda: http.client.HTTPConnection(parts.netloc, timeout=timeout),
-                 parts.path.rstrip("/"))
+    prefix = parts.path.rstrip("/")
+
+    def connect() -> http.client.HTTPConnection:
+        if parts.scheme == "https":
+            return http.client.HTTPSConnection(parts.netloc, timeout=timeout,
+                                               context=ssl.create_default_context())
+        return http.client.HTTPConnection(parts.netloc, timeout=timeout)
+
+    def send(method: str, target: str, headers: dict, body: bytes) -> tuple[int, bytes]:
+        conn = connect()
+        try:
+            conn.request(method, prefix + target, body=body or None, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except http.client.HTTPException as exc:
+            raise ResponseError(str(exc)) from exc
+        finally:
+            conn.close()
+    return send
 
 
 def transport_for(description: dict) -> Transport:
@@ -84,7 +142,7 @@ class PhaseApi:
         for attempt in range(ATTEMPTS):
             try:
                 status, data = self.transport(method, path, headers, body)
-            except (OSError, http.client.HTTPException):
+            except OSError:
                 if attempt == ATTEMPTS - 1:
                     raise
                 status, data = 0, b""

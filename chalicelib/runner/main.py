@@ -6,14 +6,13 @@ is staged on its own into the stack's work directory, where the sandbox user can
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from . import client, phases
+from . import client, phases, process
 
 
 def execute(work: dict, transport: client.Transport | None = None) -> None:
@@ -23,8 +22,8 @@ def execute(work: dict, transport: client.Transport | None = None) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("RUNNER_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s runner[%(process)d] %(levelname)s %(message)s")
+    if os.environ.get("RUNNER_PID_NAMESPACE") == "1":
+        process.enter_pid_namespace()       # from here on, this is the namespace's init
     execute(json.loads(sys.stdin.read()))
 
 

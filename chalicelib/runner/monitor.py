@@ -4,18 +4,18 @@ the log stream. All of it goes through the runner API (client.PhaseApi)."""
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+from . import log
 from .client import RunnerApiError
 from .process import Process
 
-log = logging.getLogger(__name__)
 CANCEL_POLL_SECONDS = 0.5
 FLUSH_SECONDS = 0.25
+CHECKPOINT_SECONDS = 2.0
 MAX_CHUNK = 300_000   # characters; the service stores one chunk per DynamoDB item
 
 
@@ -125,6 +125,51 @@ class LogStream:
     def text(self) -> str:
         with self._lock:
             return "".join(self._all)
+
+
+class StateCheckpoints:
+    """While an apply runs, the state terraform has written so far is stored as it changes
+    (terraform 1.0's local backend rewrites terraform.tfstate after each resource it changed),
+    at most every CHECKPOINT_SECONDS: a worker lost mid-apply leaves what it had created in the
+    workspace's state, and the next plan does not create it again. A read that catches the
+    file half rewritten is not JSON and waits for the next tick."""
+
+    def __init__(self, read: Callable[[], "bytes | None"], store: Callable[[bytes], "str | None"],
+                 before: "bytes | None", every: float = CHECKPOINT_SECONDS) -> None:
+        self.read, self.store, self.every = read, store, every
+        self.last, self.last_id = before, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="state-checkpoints")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.take()
+
+    def take(self) -> None:
+        try:
+            data = self.read()
+            if not data or data == self.last:
+                return
+            json.loads(data)
+        except (OSError, ValueError):
+            return
+        try:
+            self.last_id, self.last = self.store(data), data
+        except RunnerApiError as exc:
+            if exc.status in (401, 404):
+                self._stop.set()        # the phase is over for the service
+            else:
+                log.warning("state checkpoint refused: %s", exc)
+        except OSError:
+            log.warning("state checkpoint not stored", exc_info=True)
+
+    def __enter__(self) -> "StateCheckpoints":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class HeldOutput:

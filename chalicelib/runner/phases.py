@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import tarfile
 import time
 from pathlib import Path
 
+from . import log
 from . import monitor as monitoring
 from .client import PhaseApi, RunnerApiError
-from .monitor import HeldOutput, Heartbeat, LogStream, Monitor
+from .monitor import HeldOutput, Heartbeat, LogStream, Monitor, StateCheckpoints
 from .process import Tools, run_to_end
 
-log = logging.getLogger(__name__)
 
 OVERRIDE_FILE = "zzz_terraless_override.tf"
 TFVARS_FILE = "zzz_terraless_run.auto.tfvars"
@@ -145,7 +144,10 @@ class Phase:
         after = self.state_bytes()
         if after is None or after == before:
             return None
-        return json.loads(self.api.put("state", after, "application/json") or b"{}").get("id")
+        return self.store_state(after)
+
+    def store_state(self, data: bytes) -> str | None:
+        return json.loads(self.api.put("state", data, "application/json") or b"{}").get("id")
 
     def fetch_plan(self, *, required: bool) -> bool:
         assert self.cwd is not None
@@ -230,8 +232,9 @@ def _apply(phase: Phase) -> None:
         phase.report(ok=False)
         return
     before = phase.state_bytes()
-    code = phase.terraform(phase.work["plan_args"] if with_plan else phase.work["args"])
-    sv_id = phase.upload_state(before)
+    with StateCheckpoints(phase.state_bytes, phase.store_state, before) as checkpoints:
+        code = phase.terraform(phase.work["plan_args"] if with_plan else phase.work["args"])
+    sv_id = phase.upload_state(checkpoints.last) or checkpoints.last_id
     ok = phase.monitor.outcome is None and code == 0
     if ok and not is_run and not phase.scripts("after"):
         ok = False

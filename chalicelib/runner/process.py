@@ -25,6 +25,23 @@ def _child_setup() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def enter_pid_namespace() -> None:
+    """The executor gave the runner's children a PID namespace of their own
+    (executor/isolation.py). The runner forks before anything else: the child, the namespace's
+    init, returns and runs the phase (a process outside the namespace it makes children in
+    could not start threads); this process waits for it, exits with its status, and takes it
+    along if killed (parent-death signal). When the runner's init ends, however it ends, the
+    kernel kills every process left in the namespace — a provisioner's daemonized command, a
+    provider plugin — and inside it nothing can signal its init."""
+    child = os.fork()
+    if child == 0:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _, status = os.waitpid(child, 0)
+    os._exit(os.waitstatus_to_exitcode(status) % 256)
+
+
 class Tools:
     """What the privileged side staged for the phase (paths it verified before launch)."""
 

@@ -4,6 +4,7 @@ what the runner API serves and stores for it, and the recording of the step's re
 from __future__ import annotations
 
 import logging
+import time
 
 from ..aws import blobs, executions
 from ..config import settings
@@ -99,7 +100,17 @@ def store_state(job: Job, step: Step, data: bytes) -> str:
 
 
 def heartbeat(job: Job, step: Step) -> bool:
-    return executions.heartbeat(step.lease.task_token)
+    """Renews the step's lease (see run_phases.heartbeat)."""
+    lease_id, period = step.lease.id, settings().heartbeat_seconds
+
+    def renew(j: Job):
+        lease = next((s.lease for s in j.steps if s.id == step.id), None)
+        return lease is not None and lease.renewed(lease_id, time.time(), period)
+    try:
+        _, kept = jobs.mutate(job.id, renew)
+    except (Conflict, NotFound):
+        return False
+    return bool(kept)
 
 
 def signal(job: Job, step: Step) -> str | None:

@@ -19,6 +19,7 @@ from ..domain.errors import Conflict, NotFound, Unprocessable
 from ..domain.flows import compile_flow, definition_name
 from ..domain.ids import new_id
 from ..domain.jobs import Job, JobStatus, Step, StepStatus
+from ..domain.leases import WORKER_LOST
 from ..domain.outcomes import Outcome
 from ..domain.tcl import Template, command_tcl, parse_tcl
 from ..storage import base
@@ -207,12 +208,11 @@ def start(job_id: str) -> bool:
         return False
     try:
         executions.start_flow(flow_arn(job), job.id, {
-            "job_id": job.id, "heartbeat_seconds": settings().heartbeat_seconds,
-            "step_timeout_seconds": settings().phase_timeout_seconds,
+            "job_id": job.id, "step_timeout_seconds": executions.task_timeout_seconds(),
             "approval_timeout_seconds": settings().confirm_timeout_seconds})
     except Exception as exc:  # noqa: BLE001 - a flow that cannot start fails the job, visibly
         log.exception("job %s: the flow did not start", job.id)
-        _end(job.id, lambda j: j.end(JobStatus.FAILED, now_iso()), f"the flow did not start: {exc}")
+        end_with(job.id, lambda j: j.end(JobStatus.FAILED, now_iso()), f"the flow did not start: {exc}")
     return True
 
 
@@ -223,7 +223,7 @@ def flow_arn(job: Job) -> str:
     return executions.ensure_flow(definition_name(definition, settings().prefix), definition)
 
 
-def _end(job_id: str, change: Callable[[Job], object], note: str | None = None) -> Job | None:
+def end_with(job_id: str, change: Callable[[Job], object], note: str | None = None) -> Job | None:
     """A final move, then the workspace is handed on. None if the job had already ended."""
     try:
         job, _ = mutate(job_id, change)
@@ -340,17 +340,17 @@ def on_awaiting_approval(job_id: str, index: int, token: str) -> None:
 def on_flow_ended(job_id: str, outcome: str) -> None:
     status = {Outcome.COMPLETED.value: JobStatus.COMPLETED, Outcome.NO_CHANGES.value: JobStatus.NO_CHANGES,
               Outcome.FAILED.value: JobStatus.FAILED}.get(outcome, JobStatus.FAILED)
-    _end(job_id, lambda j: j.end(status, now_iso()))
+    end_with(job_id, lambda j: j.end(status, now_iso()))
 
 
 def on_flow_failed(job_id: str, error: str, cause: str) -> None:
-    reason = {"States.Timeout": "the step timed out or its worker stopped sending heartbeats",
-              "States.HeartbeatTimeout": "the worker stopped sending heartbeats"}.get(error, error)
-    _end(job_id, lambda j: j.end(JobStatus.FAILED, now_iso()), f"{reason} ({cause})")
+    reason = {"States.Timeout": "the step waited for a worker or ran longer than allowed",
+              WORKER_LOST: "the worker stopped sending heartbeats"}.get(error, error)
+    end_with(job_id, lambda j: j.end(JobStatus.FAILED, now_iso()), f"{reason} ({cause})")
 
 
 def on_dead_letter(job_id: str, token: str | None) -> None:
-    _end(job_id, lambda j: j.end(JobStatus.FAILED, now_iso()),
+    end_with(job_id, lambda j: j.end(JobStatus.FAILED, now_iso()),
          "a step task failed repeatedly and was moved to the dead-letter queue")
     if token:
         executions.fail(token, "DeadLetter", "job step task moved to the dead-letter queue")

@@ -45,8 +45,11 @@ def _mac(payload: str) -> str:
 
 
 def grant(task_token: str) -> Lease:
-    ttl = settings().phase_timeout_seconds + GRACE_SECONDS
-    return Lease(id=new_id("lease", 24), task_token=task_token, expires_at=int(time.time()) + ttl)
+    """At pickup: the phase's time limit and the heartbeat clock both start now."""
+    s, now = settings(), int(time.time())
+    return Lease(id=new_id("lease", 24), task_token=task_token,
+                 expires_at=now + s.phase_timeout_seconds + GRACE_SECONDS,
+                 beat_by=now + s.heartbeat_seconds)
 
 
 def credential(kind: str, subject_id: str, phase_id: str, lease: Lease) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from ..aws import blobs, executions
 from ..config import settings
@@ -122,7 +123,19 @@ def store_state(run: Run, phase: Phase, data: bytes) -> str:
 
 
 def heartbeat(run: Run, phase: Phase) -> bool:
-    return executions.heartbeat(phase.lease.task_token)
+    """Renews the phase's lease (the heartbeat clock that started at pickup); false once the
+    lease is gone (the runner then stops its commands). No SendTaskHeartbeat: the task has no
+    heartbeat of its own (aws/executions.task_timeout_seconds)."""
+    lease_id, period = phase.lease.id, settings().heartbeat_seconds
+
+    def renew(r: Run):
+        lease = {r.plan.id: r.plan, r.apply.id: r.apply}[phase.id].lease
+        return lease is not None and lease.renewed(lease_id, time.time(), period)
+    try:
+        _, kept = runs.mutate(run.id, renew)
+    except (Conflict, NotFound):
+        return False
+    return bool(kept)
 
 
 def signal(run: Run, phase: Phase) -> str | None:

@@ -14,6 +14,7 @@ from ..domain.access import Principal
 from ..domain.clock import now, now_iso
 from ..domain.errors import Conflict, NotFound, Unprocessable, flag
 from ..domain.ids import new_id
+from ..domain.leases import WORKER_LOST
 from ..domain.outcomes import Outcome
 from ..domain.runs import Run, RunOptions, RunStatus
 from ..executor import staging
@@ -251,8 +252,8 @@ def on_phase_failed(run_id: str, error: str, cause: str) -> None:
     run = store.find(run_id)
     if run is None or run.is_final:
         return
-    reason = {"States.Timeout": "the worker stopped sending heartbeats or the phase timed out",
-              "States.HeartbeatTimeout": "the worker stopped sending heartbeats"}.get(error, error)
+    reason = {"States.Timeout": "the phase waited for a worker or ran longer than allowed",
+              WORKER_LOST: "the worker stopped sending heartbeats"}.get(error, error)
     try:
         run, _ = mutate(run_id, lambda r: r.fail(now_iso(), f"{reason} ({cause or error})".strip()))
     except Conflict:

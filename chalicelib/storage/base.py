@@ -47,6 +47,27 @@ def save(item, status_attr, expected_status: str, what: str) -> None:
         item.save(condition=status_attr == expected_status)
 
 
+def lease_index(*leases) -> dict:
+    """The open_leases index's attributes for an item whose phases hold these leases: set
+    while one is open (at most one is), absent otherwise (the index is sparse)."""
+    open_ = [lease for lease in leases if lease is not None and not lease.closed]
+    if not open_:
+        return {"lease_open": None, "lease_due": None}
+    return {"lease_open": "open", "lease_due": min(lease.due for lease in open_)}
+
+
+def overdue_lease_ids(model, now: float, limit: int) -> list[str]:
+    return [item.id for item in model.open_leases.query(
+        "open", model.lease_due <= int(now), limit=limit)]
+
+
+def unfinished_at_start(model, convert, final_statuses) -> list:
+    """Every item whose status is not final: a Scan, for a restart's reconciliation only (it
+    runs once, before the service answers; no request path reads this)."""
+    finals = [s.value for s in final_statuses]
+    return [convert(item) for item in model.scan(~model.status.is_in(*finals))]
+
+
 def retry_change(what: str, load: Callable, store: Callable, change: Callable, *,
                  attempts: int = 5):
     """Load, apply a domain change, store conditionally; a concurrent write (`Stale`) means

@@ -40,6 +40,11 @@ def item_of(cv: ConfigurationVersion) -> Model:
     return item
 
 
+def pending_at_start() -> list[ConfigurationVersion]:
+    """Configuration versions still waiting for their archive (a restart's reconciliation)."""
+    return [_from(item) for item in Model.scan(Model.status == "pending")]
+
+
 def find(cv_id: str) -> ConfigurationVersion | None:
     return base.find(Model, _from, cv_id)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from ..domain.identity import Organization
-from ..domain.jobs import Job, JobStatus, Step
+from ..domain.jobs import JOB_FINAL, Job, JobStatus, Step
 from ..domain.tcl import Template
 from ..domain.workspaces import Workspace
 from . import base, identity, paging, workspaces
@@ -37,10 +37,19 @@ def item_of(job: Job) -> Model:
         created_by=job.created_by, updated_at=job.updated_at,
         cancel_requested_at=job.cancel_requested_at, approval_token=job.approval_token,
         approval_step=job.approval_step, has_changes=job.has_changes, comments=job.comments,
-        via=job.via, delete_requested=job.delete_requested)
+        via=job.via, delete_requested=job.delete_requested,
+        **base.lease_index(*(step.lease for step in job.steps)))
     if job.version is not None:
         item.version = job.version
     return item
+
+
+def unfinished_at_start() -> list[Job]:
+    return base.unfinished_at_start(Model, _from, JOB_FINAL)
+
+
+def overdue_lease_ids(now: float, limit: int = 100) -> list[str]:
+    return base.overdue_lease_ids(Model, now, limit)
 
 
 def find(job_id: str) -> Job | None:

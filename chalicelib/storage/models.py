@@ -34,6 +34,15 @@ def _pending_by_workspace() -> GlobalSecondaryIndex:
         "queue_ws": UnicodeAttribute(hash_key=True), "seq": NumberAttribute(range_key=True)})()
 
 
+def _open_leases() -> GlobalSecondaryIndex:
+    """Sparse: lease_open is set only while a worker holds a phase of the run or job, with
+    lease_due the time its lease is lost without a heartbeat. The sweeper of lost phases
+    (services/lost_phases.py) reads the overdue ones: one Query, no Scan."""
+    return type("OpenLeases", (GlobalSecondaryIndex,), {
+        "Meta": type("Meta", (), {"index_name": "open_leases", "projection": KeysOnlyProjection()}),
+        "lease_open": UnicodeAttribute(hash_key=True), "lease_due": NumberAttribute(range_key=True)})()
+
+
 class OrganizationsByKind(GlobalSecondaryIndex):
     Meta = _index_meta("by_kind_name")
     kind = UnicodeAttribute(hash_key=True)
@@ -225,11 +234,14 @@ class RunModel(Model):
     comments = ListAttribute(default=list)
     worker = UnicodeAttribute(null=True)
     state_version_id = UnicodeAttribute(null=True)
+    lease_open = UnicodeAttribute(null=True)
+    lease_due = NumberAttribute(null=True)
     # Every save is conditional on the version read (pynamodb adds the condition), so a
     # worker finishing a phase cannot overwrite a cancel request or a stored task token.
     version = VersionAttribute()
     by_workspace = _by_workspace_seq()
     pending = _pending_by_workspace()
+    open_leases = _open_leases()
 
 
 class StateVersionsByWorkspace(GlobalSecondaryIndex):
@@ -342,10 +354,13 @@ class JobModel(Model):
     comments = UnicodeAttribute(null=True)
     via = UnicodeAttribute(default="api")
     delete_requested = BooleanAttribute(default=False)
+    lease_open = UnicodeAttribute(null=True)
+    lease_due = NumberAttribute(null=True)
     version = VersionAttribute()
     by_workspace = _by_workspace_seq()
     by_org = JobsByOrg()
     pending = _pending_by_workspace()
+    open_leases = _open_leases()
 
 
 class TemplatesByOrgName(GlobalSecondaryIndex):

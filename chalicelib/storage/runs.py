@@ -1,11 +1,12 @@
 """Runs in DynamoDB. Access patterns: GetItem by id (plan-X / apply-X map to run-X); page N of
 a workspace's runs (by_workspace_seq, seq BETWEEN); the oldest run waiting for its workspace
-(pending_by_workspace, sparse on queue_ws, Limit 1)."""
+(pending_by_workspace, sparse on queue_ws, Limit 1); runs whose phase's lease is overdue
+(open_leases, sparse)."""
 from __future__ import annotations
 
 from ..domain.leases import Lease
 from ..domain.lifecycle import Transition
-from ..domain.runs import Phase, PhaseStatus, Run, RunOptions, RunStatus
+from ..domain.runs import FINAL, Phase, PhaseStatus, Run, RunOptions, RunStatus
 from ..domain.workspaces import Workspace
 from . import base, paging, workspaces
 from .models import RunModel as Model
@@ -58,7 +59,8 @@ def item_of(run: Run) -> Model:
         cancel_requested_at=run.cancel_requested_at,
         force_cancel_available_at=run.force_cancel_available_at,
         confirm_token=run.confirm_token, terraform_version=run.terraform_version,
-        comments=run.comments, worker=run.worker, state_version_id=run.state_version_id)
+        comments=run.comments, worker=run.worker, state_version_id=run.state_version_id,
+        **base.lease_index(run.plan.lease, run.apply.lease))
     if run.version is not None:
         item.version = run.version
     return item
@@ -103,6 +105,14 @@ def filtered(workspace_id: str, filters: dict[str, set[str]]) -> list[Run]:
 def oldest_pending_id(workspace_id: str) -> str | None:
     return base.first(Model.pending.query(workspace_id, limit=1, scan_index_forward=True),
                       lambda item: item.id)
+
+
+def unfinished_at_start() -> list[Run]:
+    return base.unfinished_at_start(Model, _from, FINAL)
+
+
+def overdue_lease_ids(now: float, limit: int = 100) -> list[str]:
+    return base.overdue_lease_ids(Model, now, limit)
 
 
 def pending_ids(workspace_id: str) -> list[str]:

@@ -74,7 +74,6 @@ def run_step(job_id: str, index: int, token: str) -> None:
         if latest is None or latest.is_final:
             executions.succeed(token, Outcome.STOP.answer())
         return
-    executions.heartbeat(token)     # the step's heartbeat clock starts at pickup
     if step.type == "disableWorkspace":
         _disable_workspace(job, step, index, token)
         return

@@ -84,8 +84,6 @@ def run_task(run_id: str, phase: str, token: str) -> None:
         run, _ = runs.mutate(run_id, claim)
     except Conflict:
         return      # another delivery claimed it first
-    # the task's heartbeat clock is the runner's from here: it may take a while to start
-    executions.heartbeat(token)
     phase_obj = run.plan if phase == "plan" else run.apply
     try:
         finished = executor.execute(run_phases.work(run, phase_obj, lease), "runs",

@@ -35,7 +35,8 @@ def probe_script(stack, other_phase: str = "plan-none") -> str:
     return f"""
 echo "ISO uid=$(id -u)"
 cred=""
-pid=$$
+# the host's pid of this shell (its $$ counts in the phase's own PID namespace; /proc is the host's)
+pid=$(awk '/^PPid/ {{print $2}}' /proc/self/status)
 while [ "$pid" -gt 1 ]; do
   if cat /proc/$pid/environ > /dev/null 2>&1; then
     if tr '\\0' '\\n' < /proc/$pid/environ | grep -q -e '^TERRALESS_' -e '^AWS_'; then echo "ISO environ-leak $pid"; fi

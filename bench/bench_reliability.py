@@ -1,0 +1,124 @@
+"""Reliability (issue: no run lost to load, crashes or restarts):
+(a) drain: 30 plan-only runs on 30 workspaces queued at once, with the stack's W workers,
+    against the ideal: runs x (one such run alone) / W. Target <= 1.2;
+(b) the cost of durability on the API: GET and POST latency with the emulator's journal
+    (the dev stack's default) vs without, each a fresh stack in the same run; and the
+    journal's replay at the next start (entries per second)."""
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import time
+
+import httpx
+
+from chalicelib.domain.archives import pack_tgz
+
+from .stack import ADMIN, running_stack
+
+RUNS = 30
+SAMPLES = 40
+CONFIG = {"main.tf": 'resource "null_resource" "r" {}\n'}
+
+
+def _client(api: str) -> httpx.Client:
+    return httpx.Client(base_url=api, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=120)
+
+
+def _workspace(http, name: str) -> str:
+    ws = http.post("/api/v2/organizations/bench/workspaces",
+                   json={"data": {"attributes": {"name": name}}}).json()["data"]["id"]
+    cv = http.post(f"/api/v2/workspaces/{ws}/configuration-versions",
+                   json={"data": {"attributes": {"auto-queue-runs": False}}}).json()["data"]
+    assert httpx.put(cv["attributes"]["upload-url"], content=pack_tgz(CONFIG)).status_code == 200
+    while http.get(f"/api/v2/configuration-versions/{cv['id']}").json()["data"]["attributes"]["status"] != "uploaded":
+        time.sleep(0.05)
+    return ws
+
+
+def _plan_only(http, ws: str) -> str:
+    return http.post("/api/v2/runs", json={"data": {"attributes": {"plan-only": True, "message": ws},
+                     "relationships": {"workspace": {"data": {"type": "workspaces", "id": ws}}}}}).json()["data"]["id"]
+
+
+def _wait(http, run_ids: list[str]) -> None:
+    pending = set(run_ids)
+    while pending:
+        for run_id in list(pending):
+            status = http.get(f"/api/v2/runs/{run_id}").json()["data"]["attributes"]["status"]
+            if status in ("planned_and_finished", "errored"):
+                assert status == "planned_and_finished", run_id
+                pending.discard(run_id)
+        time.sleep(0.05)
+
+
+def _drain(http) -> dict:
+    workers = int(os.environ.get("TERRALESS_WORKERS", "3"))
+    alone = []
+    for i in range(3):
+        ws = _workspace(http, f"alone-{i}")
+        start = time.perf_counter()
+        _wait(http, [_plan_only(http, ws)])
+        alone.append(time.perf_counter() - start)
+    spaces = [_workspace(http, f"drain-{i}") for i in range(RUNS)]
+    start = time.perf_counter()
+    _wait(http, [_plan_only(http, ws) for ws in spaces])
+    drained = time.perf_counter() - start
+    one = statistics.median(alone)
+    ideal = RUNS * one / workers
+    return {"workers": workers, "one_run_s": round(one, 2), "drain_s": round(drained, 2),
+            "ideal_s": round(ideal, 2), "ratio": round(drained / ideal, 2)}
+
+
+def _latency(http, tag: str) -> dict:
+    def median_ms(call) -> float:
+        call(0)
+        times = []
+        for i in range(1, SAMPLES + 1):
+            start = time.perf_counter()
+            call(i)
+            times.append(time.perf_counter() - start)
+        return round(statistics.median(times) * 1000, 2)
+    get = median_ms(lambda i: http.get("/api/v2/organizations/bench").raise_for_status())
+    post = median_ms(lambda i: http.post("/api/v2/organizations/bench/workspaces", json={
+        "data": {"attributes": {"name": f"lat-{tag}-{i}"}}}).raise_for_status())
+    return {"get_ms": get, "post_ms": post}
+
+
+def run() -> dict:
+    results: dict = {}
+    with running_stack(durable=True) as stack:
+        http = _client(stack.api)
+        http.post("/api/v2/organizations", json={"data": {"attributes": {"name": "bench", "email": "b@b.b"}}})
+        durable = _latency(http, "durable")
+        results["drain"] = _drain(http)
+        home = stack.home
+    with running_stack(durable=False) as stack:
+        http = _client(stack.api)
+        http.post("/api/v2/organizations", json={"data": {"attributes": {"name": "bench", "email": "b@b.b"}}})
+        plain = _latency(http, "plain")
+    results["durability"] = {"durable": durable, "in_memory": plain,
+                             "get_ratio": round(durable["get_ms"] / plain["get_ms"], 2),
+                             "post_ratio": round(durable["post_ms"] / plain["post_ms"], 2)}
+    # the next start of the durable stack's home replays its journal
+    with running_stack(durable=True, home=home):
+        pass
+    replays = re.findall(r'journal replayed: \{"entries": (\d+), "failed": (\d+), "seconds": ([\d.]+)\}',
+                         (home / "moto.log").read_text())
+    entries, failed, seconds = replays[-1]
+    results["replay"] = {"entries": int(entries), "failed": int(failed), "seconds": float(seconds),
+                         "per_second": round(int(entries) / max(float(seconds), 1e-3))}
+    return results
+
+
+def report(r: dict) -> str:
+    d, p, j = r["drain"], r["durability"], r["replay"]
+    return "\n".join([
+        f"drain: {RUNS} plan-only runs, {d['workers']} workers: {d['drain_s']} s vs ideal "
+        f"{d['ideal_s']} s (one run alone {d['one_run_s']} s): {d['ratio']}x (target <= 1.2)",
+        f"durability: GET {p['durable']['get_ms']} ms vs {p['in_memory']['get_ms']} ms in memory "
+        f"({p['get_ratio']}x); POST workspace {p['durable']['post_ms']} ms vs "
+        f"{p['in_memory']['post_ms']} ms ({p['post_ratio']}x)",
+        f"replay at the next start: {j['entries']} journal entries in {j['seconds']} s "
+        f"({j['per_second']}/s, {j['failed']} failed)"])
