@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 BENCHES = ["bench_configuration_versions", "bench_runs", "bench_cli", "bench_tasks", "bench_jobs",
-           "bench_isolation", "bench_boundary", "bench_reliability"]
+           "bench_isolation", "bench_boundary", "bench_reliability",
+           "bench_archives"]
 
 
 def main(argv: list[str]) -> int:

@@ -26,6 +26,7 @@ class Settings:
     signing_secret_arn: str | None
     max_archive_bytes: int
     max_archive_files: int
+    max_unpacked_bytes: int       # what an archive may unpack to (validation and extraction)
     upload_url_ttl: int
     download_url_ttl: int
     # "archivist": upload-url is Terraless's own endpoint, which accepts a bearer header and
@@ -84,6 +85,7 @@ def settings() -> Settings:
         signing_secret_arn=os.environ.get("TERRALESS_SIGNING_SECRET_ARN") or None,
         max_archive_bytes=_int("TERRALESS_MAX_ARCHIVE_BYTES", 50 * 1024 * 1024),
         max_archive_files=_int("TERRALESS_MAX_ARCHIVE_FILES", 10_000),
+        max_unpacked_bytes=_int("TERRALESS_MAX_UNPACKED_BYTES", 100 * 1024 * 1024),
         upload_url_ttl=_int("TERRALESS_UPLOAD_URL_TTL", 3600),
         download_url_ttl=_int("TERRALESS_DOWNLOAD_URL_TTL", 60),
         upload_mode=os.environ.get("TERRALESS_UPLOAD_MODE", "archivist"),

@@ -43,14 +43,17 @@ def _escapes_root(link_from_dir: str, target: str) -> bool:
     return resolved == ".." or resolved.startswith("../")
 
 
-def inspect_archive(stream: BinaryIO, *, max_files: int, max_unpacked_bytes: int) -> ArchiveReport:
+def inspect_archive(stream: BinaryIO, *, max_files: int, max_unpacked_bytes: int,
+                    max_seconds: float = 60.0) -> ArchiveReport:
     head = stream.read(2)
     if not head:
         raise ArchiveRejected("empty_archive", "the uploaded archive is empty")
     if head != GZIP_MAGIC:
         raise ArchiveRejected("not_gzip", "the upload is not gzip-compressed (expected .tar.gz)")
-    gunzipped = _Gunzip(head, stream, limit=max_unpacked_bytes + 1024 * 1024)
+    gunzipped = _Gunzip(head, stream, limit=max_unpacked_bytes + 1024 * 1024,
+                        deadline=time.monotonic() + max_seconds)
     files = unpacked = 0
+    links: dict[str, str] = {}
     try:
         with tarfile.open(fileobj=gunzipped, mode="r|") as tar:
             for member in tar:
@@ -58,7 +61,7 @@ def inspect_archive(stream: BinaryIO, *, max_files: int, max_unpacked_bytes: int
                 if files > max_files:
                     raise ArchiveRejected(
                         "too_many_files", f"the archive holds more than {max_files} entries")
-                _check_member(member)
+                _check_member(member, links)
                 unpacked += max(member.size, 0)
                 if unpacked > max_unpacked_bytes:
                     raise ArchiveRejected(
@@ -76,15 +79,48 @@ def inspect_archive(stream: BinaryIO, *, max_files: int, max_unpacked_bytes: int
     return ArchiveReport(files=files, unpacked_bytes=unpacked)
 
 
-def _check_member(member: tarfile.TarInfo) -> None:
+def _resolve(path: str, links: dict[str, str], depth: int = 0) -> str | None:
+    """`path` (relative to the root) with every symlink component followed as the OS would —
+    links through links included; None if it leaves the root or loops (40 hops, as Linux)."""
+    parts, resolved = [p for p in path.split("/") if p not in ("", ".")], []
+    while parts:
+        if depth > 40:
+            return None
+        part = parts.pop(0)
+        if part == "..":
+            if not resolved:
+                return None
+            resolved.pop()
+            continue
+        candidate = "/".join(resolved + [part])
+        if candidate in links:
+            target = links[candidate]
+            if target.startswith("/"):
+                return None
+            depth += 1      # the target is relative to the root: start over from it
+            parts, resolved = [p for p in target.split("/") if p not in ("", ".")] + parts, []
+            continue
+        resolved.append(part)
+    return "/".join(resolved)
+
+
+def _check_member(member: tarfile.TarInfo, links: dict[str, str]) -> None:
     name = member.name
     if _unsafe_path(name):
         raise ArchiveRejected("unsafe_path", f"unsafe path in archive: {name!r}")
     if member.isdev():
         raise ArchiveRejected("device_file", f"device or FIFO entries are not allowed: {name!r}")
-    if member.issym() and _escapes_root(posixpath.dirname(name), member.linkname):
-        raise ArchiveRejected("link_escapes_root",
-                              f"symlink {name!r} -> {member.linkname!r} leaves the root")
+    if member.issym():
+        # resolved with every link seen so far, as extraction will see them (`y -> .` then
+        # `x -> y/y/../..` passes a lexical check and leaves the root)
+        if _escapes_root(posixpath.dirname(name), member.linkname) or \
+                _resolve(posixpath.join(posixpath.dirname(name), member.linkname), links) is None:
+            raise ArchiveRejected("link_escapes_root",
+                                  f"symlink {name!r} -> {member.linkname!r} leaves the root")
+        links[posixpath.normpath(name)] = posixpath.join(posixpath.dirname(name), member.linkname)
+        return
+    if _resolve(posixpath.dirname(name), links) is None:
+        raise ArchiveRejected("link_escapes_root", f"{name!r} is reached through a link that leaves the root")
     if member.islnk() and (_unsafe_path(member.linkname) or _escapes_root("", member.linkname)):
         raise ArchiveRejected("link_escapes_root",
                               f"hard link {name!r} -> {member.linkname!r} leaves the root")
@@ -93,26 +129,51 @@ def _check_member(member: tarfile.TarInfo) -> None:
 class _Gunzip:
     """A forward-only stream of the decompressed bytes. Decompressing here, not in tarfile,
     keeps gzip corruption (zlib.error) apart from tar errors, and caps the output so a gzip
-    bomb cannot exhaust memory or time."""
+    bomb cannot exhaust memory or time. Linear: each inflate step yields at most STEP bytes
+    (a 64 KiB chunk of zeros would otherwise inflate to 64 MiB at once) and reads are served
+    from it by offset, never by re-slicing what is left (which made a 900 MiB bomb take
+    minutes); the whole pass has a deadline."""
 
-    def __init__(self, head: bytes, stream: BinaryIO, *, limit: int) -> None:
+    STEP = 256 * 1024
+
+    def __init__(self, head: bytes, stream: BinaryIO, *, limit: int, deadline: float) -> None:
         self._source = _Prepend(head, stream)
         self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._buffer = b""
-        self._limit = limit
+        self._pos = 0
+        self._limit, self._deadline = limit, deadline
         self.produced = 0
         self._eof = False
 
     def read(self, size: int = -1) -> bytes:
         want = size if size is not None and size >= 0 else 1 << 62
-        while len(self._buffer) < want and not self._eof:
-            chunk = self._source.read(64 * 1024)
-            if not chunk:
-                if not self._inflate.eof:
-                    raise EOFError("the gzip stream ends early")
-                self._eof = True
+        parts, have = [], 0
+        while have < want:
+            if self._pos < len(self._buffer):
+                take = min(want - have, len(self._buffer) - self._pos)
+                parts.append(self._buffer[self._pos:self._pos + take])
+                self._pos += take
+                have += take
+                continue
+            if self._eof:
                 break
-            data = self._inflate.decompress(chunk)
+            self._buffer, self._pos = self._inflate_step(), 0
+        return b"".join(parts)
+
+    def _inflate_step(self) -> bytes:
+        while True:
+            if time.monotonic() > self._deadline:
+                raise ArchiveRejected("too_slow", "validating the archive took too long")
+            if self._inflate.unconsumed_tail:
+                data = self._inflate.decompress(self._inflate.unconsumed_tail, self.STEP)
+            else:
+                chunk = self._source.read(64 * 1024)
+                if not chunk:
+                    if not self._inflate.eof:
+                        raise EOFError("the gzip stream ends early")
+                    self._eof = True
+                    return b""
+                data = self._inflate.decompress(chunk, self.STEP)
             if self._inflate.eof and self._inflate.unused_data:
                 # concatenated gzip members are legal; tar data never needs them here
                 self._source = _Prepend(self._inflate.unused_data, self._source)  # type: ignore
@@ -120,9 +181,8 @@ class _Gunzip:
             self.produced += len(data)
             if self.produced > self._limit:
                 raise ArchiveRejected("too_large", "the archive unpacks to more than the limit")
-            self._buffer += data
-        out, self._buffer = self._buffer[:want], self._buffer[want:]
-        return out
+            if data:
+                return data
 
 
 class _Prepend:

@@ -4,8 +4,8 @@ posts and `/v1/health/service/:name` returns)."""
 from __future__ import annotations
 
 import base64
-import re
 
+from . import patterns
 from .errors import BadRequest
 
 _STATUS_ORDER = ("critical", "warning", "passing")
@@ -51,7 +51,7 @@ def watches(condition: dict, service: str) -> bool:
     if service in (spec.get("names") or []):
         return True
     pattern = spec.get("regexp")
-    return bool(pattern) and re.search(pattern, service) is not None
+    return isinstance(pattern, str) and bool(pattern) and patterns.search(pattern, service)
 
 
 def validate_kv(entries: object) -> list[dict]:

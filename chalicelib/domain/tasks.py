@@ -5,12 +5,19 @@ cron expression, buffer min > max)."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass
 
+from . import patterns
 from .errors import BadRequest
+from .task_modules import META_ARGUMENTS, is_identifier
 
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,90}$")
+# A task's name labels its module in the generated HCL: an identifier (domain/task_modules.py)
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,89}")
+MAX_BUFFER_SECONDS = 900       # SQS DelaySeconds, which schedules a buffer's end
+MAX_MODULE_INPUT = 64 * 1024   # bytes of module_input + variables, as JSON
+MAX_TEXT = {"module": 1024, "version": 128, "terraform_version": 64, "description": 4096}
 FIELDS = {"buffer_period", "condition", "description", "enabled", "module", "module_input",
           "name", "providers", "variables", "version", "terraform_version",
           "terraform_cloud_workspace", "services"}
@@ -21,11 +28,14 @@ _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 def duration_seconds(text: str, field: str) -> int:
-    match = _DURATION.match(text or "") if isinstance(text, str) else None
+    match = _DURATION.fullmatch(text or "") if isinstance(text, str) and len(text) <= 16 else None
     if not match or not text:
         raise BadRequest(f"{field} must be a duration such as 5s, 1m or 1h30m")
     h, m, s = (int(g) if g else 0 for g in match.groups())
-    return h * 3600 + m * 60 + s
+    seconds = h * 3600 + m * 60 + s
+    if seconds > MAX_BUFFER_SECONDS:
+        raise BadRequest(f"{field} must be at most {MAX_BUFFER_SECONDS}s")
+    return seconds
 
 
 def cron_is_valid(expression: str) -> bool:
@@ -47,8 +57,9 @@ def normalize(task: object) -> dict:
     if unknown:
         raise BadRequest(f"unknown task field(s): {', '.join(sorted(unknown))}")
     name = task.get("name")
-    if not isinstance(name, str) or not NAME.match(name):
-        raise BadRequest("task name is required: letters, digits, '-' and '_'")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise BadRequest("task name is required: a letter or '_', then letters, digits, '-' "
+                         "and '_' (at most 90)")
     module = task.get("module")
     if not isinstance(module, str) or not module.strip():
         raise BadRequest(f"task {name}: module is required")
@@ -61,8 +72,15 @@ def normalize(task: object) -> dict:
         raise BadRequest(f"task {name}: condition.{kind} must be an object")
     if kind == "schedule" and (not isinstance(spec.get("cron"), str) or not cron_is_valid(spec["cron"])):
         raise BadRequest(f"task {name}: condition.schedule.cron is not a valid cron expression")
-    if kind in ("services", "catalog-services") and not (spec.get("names") or spec.get("regexp")):
-        raise BadRequest(f"task {name}: condition.{kind} needs names or regexp")
+    if kind in ("services", "catalog-services"):
+        if not (spec.get("names") or spec.get("regexp")):
+            raise BadRequest(f"task {name}: condition.{kind} needs names or regexp")
+        names = spec.get("names") or []
+        if not isinstance(names, list) or len(names) > 256 or \
+                not all(isinstance(n, str) and 0 < len(n) <= 256 for n in names):
+            raise BadRequest(f"task {name}: condition.{kind}.names must be up to 256 names")
+        if spec.get("regexp"):
+            patterns.check(spec["regexp"], f"task {name}: condition.{kind}.regexp")
     if kind == "consul-kv" and not isinstance(spec.get("path"), str):
         raise BadRequest(f"task {name}: condition.consul-kv needs a path")
     for field, kind_ in (("description", str), ("version", str), ("terraform_version", str),
@@ -70,10 +88,20 @@ def normalize(task: object) -> dict:
                          ("module_input", dict), ("terraform_cloud_workspace", dict)):
         if task.get(field) is not None and not isinstance(task[field], kind_):
             raise BadRequest(f"task {name}: {field} has the wrong type")
-    if not all(isinstance(p, str) for p in task.get("providers") or []):
-        raise BadRequest(f"task {name}: providers must be a list of names")
+    for field, limit in MAX_TEXT.items():
+        if isinstance(task.get(field), str) and len(task[field]) > limit:
+            raise BadRequest(f"task {name}: {field} is longer than {limit} characters")
+    if not all(is_identifier(p) for p in task.get("providers") or []):
+        raise BadRequest(f"task {name}: providers must be a list of provider names (identifiers)")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in (task.get("variables") or {}).items()):
         raise BadRequest(f"task {name}: variables must map names to strings")
+    keys = list(task.get("variables") or {}) + list(task.get("module_input") or {})
+    bad = [k for k in keys if not is_identifier(k) or k in META_ARGUMENTS]
+    if bad:
+        raise BadRequest(f"task {name}: {bad[0][:64]!r} cannot be a variable name: an identifier "
+                         f"is required, and not one of {', '.join(sorted(META_ARGUMENTS))}")
+    if len(json.dumps([task.get("variables") or {}, task.get("module_input") or {}])) > MAX_MODULE_INPUT:
+        raise BadRequest(f"task {name}: variables and module_input exceed {MAX_MODULE_INPUT} bytes")
     buffer = {**DEFAULT_BUFFER, **({"enabled": False} if kind == "schedule" else {})}
     given = task.get("buffer_period")
     if given is not None:
@@ -137,6 +165,12 @@ class Task:
     next_run_at: str | None = None        # schedule condition: the next cron time
     buffer_first_at: float | None = None  # buffer period: first and last event (epoch s)
     buffer_last_at: float | None = None
+    owner: str | None = None              # the user who created it: the only one who sees it
+
+    def visible_to(self, user_id: str | None, site_admin: bool) -> bool:
+        """Tasks have owners: a member of the CTS organization sees, changes and deletes only
+        the tasks they created (a site admin sees all)."""
+        return site_admin or (self.owner is not None and self.owner == user_id)
 
     @property
     def enabled(self) -> bool:

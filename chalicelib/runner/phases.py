@@ -25,14 +25,20 @@ PLAN_FILE = "plan.bin"
 BASH = "/bin/bash"
 
 
-def extract(tar: tarfile.TarFile, dest: Path) -> None:
+def extract(tar: tarfile.TarFile, dest: Path, *, max_bytes: int = 1 << 62,
+            max_files: int = 1 << 62) -> None:
     """The archive's files and directories (and links that stay inside) under `dest`, nothing
     else: tarfile's "data" filter, checked here by hand where the interpreter the runner
-    user can execute predates it (Debian's 3.11.2)."""
+    user can execute predates it (Debian's 3.11.2). The upload's size limits are enforced
+    again here, before anything is written."""
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
-    members = []
-    for member in tar.getmembers():
+    members, total = [], 0
+    for count, member in enumerate(tar, 1):
+        total += max(member.size, 0)
+        if total > max_bytes or count > max_files:
+            raise PhaseFailed(f"the configuration unpacks to more than {max_bytes} bytes or "
+                              f"{max_files} files")
         target = (root / member.name).resolve()
         if member.name.startswith("/") or not (target == root or root in target.parents):
             raise PhaseFailed(f"archive member {member.name!r} is outside the configuration")
@@ -81,7 +87,8 @@ class Phase:
         archive = self.api.get("configuration") or b""
         config = self.root / "config"
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            extract(tar, config)
+            extract(tar, config, max_bytes=self.work.get("max_unpacked_bytes", 1 << 62),
+                    max_files=self.work.get("max_files", 1 << 62))
         cwd = (config / self.work.get("working_directory", "")).resolve()
         if not str(cwd).startswith(str(config.resolve())) or not cwd.is_dir():
             raise PhaseFailed(f"working directory {self.work.get('working_directory')!r} is "

@@ -180,7 +180,7 @@ def process_uploaded_object(key: str, version: str | None) -> CVStatus | None:
             raise ArchiveRejected("too_large", f"the archive is {size} bytes; the limit is "
                                   f"{s.max_archive_bytes}")
         inspect_archive(blobs.open_stream(key, version), max_files=s.max_archive_files,
-                        max_unpacked_bytes=s.max_archive_bytes * 20)
+                        max_unpacked_bytes=s.max_unpacked_bytes)
     except ArchiveRejected as rejected:
         move = cv.mark_errored(now_iso(), code=rejected.code, message=rejected.message)
         _save_if_still(cv, move)

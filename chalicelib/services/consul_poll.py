@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
 
 from ..aws import queues
 from ..config import settings
-from ..domain import consul
+from ..domain import consul, patterns
 from ..storage import tasks as task_store
 from . import task_conditions
 
@@ -84,7 +83,7 @@ def service_queries(definitions: list[dict], catalog: dict[str, list] | None) ->
                   "filter": spec.get("filter")}
         names = list(spec.get("names") or [])
         if spec.get("regexp") and catalog is not None:
-            names += [n for n in catalog if re.search(spec["regexp"], n)]
+            names += [n for n in catalog if patterns.search(spec["regexp"], n)]
         for name in names:
             out.setdefault(name, params)
     return out

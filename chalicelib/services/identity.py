@@ -246,6 +246,8 @@ def find_user(user_id: str) -> User | None:
 
 
 def invite_member(principal: Principal, org_name: str, email: str) -> tuple[Membership, User]:
+    # a member can create runs: an organization token (which cannot) must not make one
+    principal.require_user_or_team("invite organization members")
     get_org(principal, org_name)
     if not isinstance(email, str) or not EMAIL.match(email):
         raise Unprocessable("email is invalid", pointer="/data/attributes/email")
@@ -274,6 +276,7 @@ def get_membership(principal: Principal, membership_id: str) -> Membership:
 
 
 def delete_membership(principal: Principal, membership_id: str) -> None:
+    principal.require_user_or_team("remove organization members")
     member = get_membership(principal, membership_id)
     store.delete_membership(member.org, member.user_id)
     principal_cache.clear()
@@ -316,6 +319,12 @@ def delete_token(principal: Principal, token_id: str) -> None:
 def current_user(principal: Principal) -> User:
     principal.require_user("read account details")
     return _user(principal.user_id)
+
+
+def acting_for(user_id: str | None) -> Principal:
+    """The service acting on a user's behalf (a CTS task's triggered runs): what it creates
+    records that user."""
+    return Principal(kind=KIND_USER, token_id="system", user_id=user_id, site_admin=True)
 
 
 def system_principal() -> Principal:

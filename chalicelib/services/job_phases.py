@@ -53,6 +53,7 @@ def work(job: Job, step: Step, lease: Lease) -> dict:
         "working_directory": ws.working_directory or "", "tfvars": "",
         "env": dict(step.env), "scripts": scripts,
         "heartbeat_seconds": s.heartbeat_seconds, "cancel_grace_seconds": s.cancel_grace_seconds,
+        "max_unpacked_bytes": s.max_unpacked_bytes, "max_files": s.max_archive_files,
     }
 
 

@@ -52,6 +52,7 @@ def work(run: Run, phase: Phase, lease: Lease) -> dict:
         "working_directory": ws.working_directory or "",
         "tfvars": "".join(f"{v['key']} = {v['value']}\n" for v in opts.variables),
         "heartbeat_seconds": s.heartbeat_seconds, "cancel_grace_seconds": s.cancel_grace_seconds,
+        "max_unpacked_bytes": s.max_unpacked_bytes, "max_files": s.max_archive_files,
     }
 
 

@@ -4,6 +4,7 @@ by Consul watches or by polling, services/consul_poll.py), and buffer periods th
 burst of changes into one run through delayed SQS re-checks."""
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -19,7 +20,9 @@ from ..domain.tasks import Task
 from ..storage import keys
 from ..storage import tasks as store
 from . import configuration_versions as cvs
-from . import identity
+from . import identity, runs
+
+log = logging.getLogger(__name__)
 
 
 def next_run(definition: dict, after) -> str | None:
@@ -119,11 +122,19 @@ def check_buffer(org: str, name: str) -> bool:
 
 
 def trigger(task: Task) -> None:
-    """A run of the task: its module with the current condition data, uploaded with
-    auto-queue-runs on its auto-apply workspace."""
-    cv, _ = cvs.create(identity.system_principal(), task.workspace_id, {"auto-queue-runs": True})
+    """A run of the task: its module with the current condition data, on its auto-apply
+    workspace, created on behalf of the task's owner (the run records who created the task).
+    The small generated archive is validated here, not by waiting for its S3 event."""
+    acting = identity.acting_for(task.owner)
+    cv, _ = cvs.create(acting, task.workspace_id, {"auto-queue-runs": False})
     body = pack_tgz(generated(task.org, task.definition))
-    blobs.put(keys.cv_archive(cv.id), body, length=len(body))
+    version = blobs.put(keys.cv_archive(cv.id), body, length=len(body))
+    status = cvs.process_uploaded_object(keys.cv_archive(cv.id), version)
+    if status is None or status.value != "uploaded":
+        log.warning("task %s: its generated configuration was rejected (%s)", task.name, status)
+        return
+    runs.create(acting, {"message": f"Triggered by task {task.name}"}, task.workspace_id, cv.id,
+                source="tfe-configuration-version")
 
 
 def _services_for(org: str, definition: dict) -> dict:

@@ -36,12 +36,13 @@ def organization(principal: Principal) -> str:
 
 
 def list_tasks(principal: Principal) -> list[dict]:
-    return [t.definition for t in store.of_org(organization(principal)) if not t.deleting]
+    return [t.definition for t in store.of_org(organization(principal))
+            if not t.deleting and t.visible_to(principal.user_id, principal.site_admin)]
 
 
 def get(principal: Principal, name: str) -> Task:
     task = store.find(organization(principal), name)
-    if task is None:
+    if task is None or not task.visible_to(principal.user_id, principal.site_admin):
         raise NotFound(f"task '{name}' not found")
     if task.deleting:
         raise NotFound(f"task '{name}' is marked for deletion")
@@ -65,7 +66,13 @@ def _refuse_existing(org: str, name: str) -> None:
         raise Conflict(f"task with name {name} already exists")
 
 
+def _may_change_tasks(principal: Principal) -> None:
+    # a task starts runs: organization tokens, which cannot create runs, cannot create one
+    principal.require_user_or_team("create or change tasks (a task starts runs)")
+
+
 def create(principal: Principal, body: object) -> dict:
+    _may_change_tasks(principal)
     definition = _parse(body)
     org = organization(principal)
     name = definition["name"]
@@ -76,11 +83,13 @@ def create(principal: Principal, body: object) -> dict:
         ws = workspaces.create(principal, org, {"name": name, "auto-apply": True,
                                                 "description": f"Consul-Terraform-Sync task {name}"})
     store.insert(Task(org=org, name=name, definition=definition, workspace_id=ws.id,
-                      next_run_at=task_conditions.next_run(definition, now()), created_at=now_iso()))
+                      next_run_at=task_conditions.next_run(definition, now()), created_at=now_iso(),
+                      owner=principal.user_id))
     return definition
 
 
 def set_enabled(principal: Principal, name: str, body: object) -> dict:
+    _may_change_tasks(principal)
     enabled = _enabled_only(body)
     task = get(principal, name)
     store.set_definition(task, {**task.definition, "enabled": enabled})
@@ -90,6 +99,7 @@ def set_enabled(principal: Principal, name: str, body: object) -> dict:
 def delete(principal: Principal, name: str) -> None:
     """Marked for deletion; deleted at once when its workspace has no active run (a running
     task is deleted when its run ends)."""
+    _may_change_tasks(principal)
     task = get(principal, name)
     store.mark_deleting(task)
     ws = workspace_store.find(task.workspace_id)
@@ -132,6 +142,7 @@ def record_kv(principal: Principal, entries: object, *, prefix: str | None) -> l
 def create_inspect(principal: Principal, body: object) -> dict:
     """POST /v1/tasks?run=inspect: the plan the task would make; nothing is created (a
     temporary workspace holds the speculative plan and is removed afterwards)."""
+    _may_change_tasks(principal)
     definition = _parse(body)
     org = organization(principal)
     _refuse_existing(org, definition["name"])
@@ -145,6 +156,7 @@ def create_inspect(principal: Principal, body: object) -> dict:
 def inspect_update(principal: Principal, name: str, body: object) -> dict:
     """PATCH /v1/tasks/:name?run=inspect: the plan with the proposed change; the task is left
     untouched."""
+    _may_change_tasks(principal)
     enabled = _enabled_only(body)
     task = get(principal, name)
     return execute(principal, {**task.definition, "enabled": enabled}, task.workspace_id, apply=False)

@@ -290,6 +290,7 @@ class TaskModel(Model):
     buffer_first_at = NumberAttribute(null=True)  # buffer period: first and last event (epoch s)
     buffer_last_at = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
+    owner = UnicodeAttribute(null=True)         # the creating user's id
 
 
 class ConsulServiceModel(Model):

@@ -15,7 +15,8 @@ def _from(item: TaskModel) -> Task:
     return Task(org=item.org, name=item.name, definition=base.plain(item.definition),
                 workspace_id=item.workspace_id, created_at=item.created_at,
                 deleting=bool(item.deleting), next_run_at=item.next_run_at,
-                buffer_first_at=item.buffer_first_at, buffer_last_at=item.buffer_last_at)
+                buffer_first_at=item.buffer_first_at, buffer_last_at=item.buffer_last_at,
+                owner=item.owner)
 
 
 def find(org: str, name: str) -> Task | None:

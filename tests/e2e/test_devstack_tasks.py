@@ -81,3 +81,60 @@ def test_task_lifecycle_through_the_dev_stack(cts, module, slow_state, tmp_path)
     bad = cts.post("/v1/tasks", {"task": {**task, "name": "x", "condition": {"schedule": {"cron": "soon"}}}})
     assert bad.status_code == 400 and bad.json["error"]["message"]
     assert cts.post("/v1/tasks", {"task": task}).status_code == 409
+
+
+def _member_token(cts, org: str, email: str) -> str:
+    invited = cts.post(f"/api/v2/organizations/{org}/organization-memberships",
+                       {"data": {"type": "organization-memberships", "attributes": {"email": email}}})
+    assert invited.status_code == 201, invited.body
+    user_id = invited.json["data"]["relationships"]["user"]["data"]["id"]
+    token = cts.post(f"/api/v2/users/{user_id}/authentication-tokens",
+                     {"data": {"type": "authentication-tokens", "attributes": {"description": email}}})
+    assert token.status_code == 201, token.body
+    return token.json["data"]["attributes"]["token"]
+
+
+def test_tasks_have_owners_and_organization_tokens_cannot_start_work(cts, module):
+    """Two members of the CTS organization: neither sees, changes nor deletes the other's task;
+    the organization's token creates no task (a task starts runs) and no member (who could)."""
+    cts.get("/v1/tasks")                                     # the CTS organization exists
+    alice = cts.as_token(_member_token(cts, "cts", f"alice-{time.time_ns()}@example.test"))
+    bob = cts.as_token(_member_token(cts, "cts", f"bob-{time.time_ns()}@example.test"))
+    task = {"name": f"owned-{time.time_ns()}", "module": module,
+            "condition": {"services": {"names": ["web"]}}}
+    assert alice.post("/v1/tasks", {"task": task}).status_code == 201
+    name = task["name"]
+    assert bob.get(f"/v1/tasks/{name}").status_code == 404
+    assert name not in [t["name"] for t in bob.get("/v1/tasks").json["tasks"]]
+    assert bob.patch(f"/v1/tasks/{name}", {"enabled": False}).status_code == 404
+    assert bob.delete(f"/v1/tasks/{name}").status_code == 404
+    assert alice.get(f"/v1/tasks/{name}").json["task"]["enabled"] is True        # untouched
+
+    org_token = cts.post("/api/v2/organizations/cts/authentication-token").json["data"]["attributes"]["token"]
+    as_org = cts.as_token(org_token)
+    refused = as_org.post("/v1/tasks", {"task": {**task, "name": f"by-org-{time.time_ns()}"}})
+    assert refused.status_code == 403 and "organization tokens" in refused.json["error"]["message"]
+    assert as_org.post("/api/v2/organizations/cts/organization-memberships", {"data": {
+        "type": "organization-memberships", "attributes": {"email": "x@example.test"}}}).status_code == 403
+    members = cts.get("/api/v2/organizations/cts/organization-memberships").json["data"]
+    assert as_org.delete(f"/api/v2/organization-memberships/{members[0]['id']}").status_code == 403
+    assert len(cts.get("/api/v2/organizations/cts/organization-memberships").json["data"]) == len(members)
+    assert alice.delete(f"/v1/tasks/{name}").status_code == 202
+
+
+def test_hcl_injection_through_a_task_is_refused_or_inert(cts, module):
+    """A variable name that would add HCL is refused; a value that looks like HCL reaches the
+    module as those characters (terraform never evaluates it)."""
+    name = f"inject-{time.time_ns()}"
+    base = {"name": name, "module": module, "condition": {"services": {"names": ["web"]}}}
+    for hostile in ({**base, "variables": {'port = "1"\n}\nresource "null_resource" "x" {\n  y': "v"}},
+                    {**base, "providers": ['null" = {}\n}\n}\nresource "null_resource" "x" {\n  z']},
+                    {**base, "name": name + "\n"}):
+        resp = cts.post("/v1/tasks", {"task": hostile})
+        assert resp.status_code == 400 and resp.json["error"]["message"], hostile
+    inert = cts.post("/v1/tasks?run=inspect", {"task": {**base, "variables": {
+        "port": '${file("/etc/hostname")}'}}})
+    assert inert.status_code == 200, inert.body
+    assert '${file(\\"/etc/hostname\\")}' in inert.json["run"]["plan"] or \
+        '${file("/etc/hostname")}' in inert.json["run"]["plan"]
+    assert cts.get(f"/v1/tasks/{name}").status_code == 404

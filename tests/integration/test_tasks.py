@@ -334,3 +334,21 @@ def test_a_throttled_buffer_write_is_retried_never_left_open(cts, tmp_path, monk
     assert fired == ["thr"] and task_store.find("cts", "thr").buffer_first_at is None
     assert task_conditions.check_buffer("cts", "thr") is False                   # once per burst
     assert fired == ["thr"]
+
+
+def test_a_value_that_looks_like_hcl_reaches_the_module_as_those_characters(cts, worker, tmp_path):
+    """Task variables are data (a tfvars JSON file), never HCL: `${file(...)}` is not evaluated
+    by the real terraform that applies the task, and a key that would inject HCL is refused."""
+    evil = '${file("/etc/hostname")}'
+    task = {**TASK, "module": _module(tmp_path), "variables": {"port": evil}}
+    created = cts.post("/v1/tasks?run=now", {"task": task})
+    assert created.status_code == 201, created.body
+    ws = cts.get("/api/v2/organizations/cts/workspaces/web").json["data"]["id"]
+    sv = cts.get(f"/api/v2/workspaces/{ws}/current-state-version").json["data"]
+    state = cts.get(f"/api/v2/state-versions/{sv['id']}/download").json
+    [resource] = state["resources"]
+    assert resource["instances"][0]["attributes"]["triggers"] == {"port": evil}
+    injected = {**task, "name": "other", "variables": {'port = "1"\n}\nresource "null_resource" "x" {\n  y': "v"}}
+    refused = cts.post("/v1/tasks?run=now", {"task": injected})
+    assert refused.status_code == 400 and "variable name" in refused.json["error"]["message"]
+    assert cts.get("/v1/tasks/other").status_code == 404

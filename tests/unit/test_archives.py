@@ -64,3 +64,74 @@ def test_hostile_archives_are_rejected_with_a_reason(blob, code):
     with pytest.raises(ArchiveRejected) as info:
         check(blob)
     assert info.value.code == code and info.value.message
+
+
+class _Zeros(io.RawIOBase):
+    """`size` zero bytes, read as a file (a bomb's one member, never held in memory)."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def bomb(unpacked: int) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=9) as tar:
+        info = tarfile.TarInfo("zeros.tf")
+        info.size = unpacked
+        tar.addfile(info, io.BufferedReader(_Zeros(unpacked)))
+    return buf.getvalue()
+
+
+def test_a_highly_compressed_archive_is_validated_in_one_linear_pass():
+    """90 MiB of zeros in ~90 KB: accepted under a 100 MiB cap (a quadratic reader took over
+    two minutes for 64 MiB), refused over a smaller one."""
+    blob = bomb(90 * 1024 * 1024)
+    assert len(blob) < 200_000
+    report = check(blob, max_unpacked_bytes=100 * 1024 * 1024)
+    assert report.unpacked_bytes == 90 * 1024 * 1024
+    with pytest.raises(ArchiveRejected) as refused:
+        check(blob, max_unpacked_bytes=10 * 1024 * 1024)
+    assert refused.value.code == "too_large"
+
+
+def test_validation_has_a_deadline():
+    with pytest.raises(ArchiveRejected) as refused:
+        check(bomb(8 * 1024 * 1024), max_unpacked_bytes=100 * 1024 * 1024, max_seconds=0)
+    assert refused.value.code == "too_slow"
+
+
+@pytest.mark.parametrize("members", [
+    # a lexical check passes `y/y/../../outside`; through `y -> .` it is `../outside`
+    [special("y", tarfile.SYMTYPE, "."), special("x", tarfile.SYMTYPE, "y/y/../../outside")],
+    [special("a", tarfile.SYMTYPE, "b"), special("b", tarfile.SYMTYPE, "../escape")],
+    [special("d", tarfile.SYMTYPE, "."), special("d2", tarfile.SYMTYPE, "d/d/d/.."),
+     special("e", tarfile.SYMTYPE, "d2/..")],
+])
+def test_links_are_resolved_through_links(members):
+    with pytest.raises(ArchiveRejected) as refused:
+        check(tgz(file("main.tf"), *members))
+    assert refused.value.code == "link_escapes_root"
+
+
+def test_links_through_links_that_stay_inside_pass():
+    check(tgz(file("main.tf"), special("y", tarfile.SYMTYPE, "."),
+              special("x", tarfile.SYMTYPE, "y/y/main.tf"), file("sub/a.tf"),
+              special("sub/up", tarfile.SYMTYPE, "..")))
+
+
+def test_the_runner_enforces_the_limits_again_when_it_extracts(tmp_path):
+    from chalicelib.runner.phases import PhaseFailed, extract
+    blob = tgz(file("main.tf", b"x" * 5000), file("b.tf", b"y" * 5000))
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        with pytest.raises(PhaseFailed):
+            extract(tar, tmp_path / "c", max_bytes=6000)
+    assert not list((tmp_path / "c").rglob("*.tf"))
