@@ -3,6 +3,7 @@ API and the SQS dispatcher in this process (so DynamoDB reads can be counted her
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import tempfile
 import threading
@@ -71,6 +72,7 @@ def running_stack(*, durable: bool = True, home: Path | None = None):
     """`durable`: the emulator journals its durable writes, as the dev stack's does."""
     home = home or Path(tempfile.mkdtemp(prefix="terraless-bench-"))
     port = free_port()
+    os.environ.setdefault("TERRALESS_SIGNING_SECRET", secrets.token_urlsafe(32))
     os.environ.update(TERRALESS_PORT=str(port), TERRALESS_PUBLIC_URL=f"http://127.0.0.1:{port}",
                       AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                       AWS_DEFAULT_REGION="us-east-1", TERRALESS_TOKEN_CACHE_SECONDS="300",

@@ -81,7 +81,7 @@ def settings() -> Settings:
         prefix=os.environ.get("TERRALESS_PREFIX", "terraless"),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         public_url=os.environ.get("TERRALESS_PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/"),
-        signing_secret=os.environ.get("TERRALESS_SIGNING_SECRET", "terraless-dev-signing-secret"),
+        signing_secret=os.environ.get("TERRALESS_SIGNING_SECRET", ""),
         signing_secret_arn=os.environ.get("TERRALESS_SIGNING_SECRET_ARN") or None,
         max_archive_bytes=_int("TERRALESS_MAX_ARCHIVE_BYTES", 50 * 1024 * 1024),
         max_archive_files=_int("TERRALESS_MAX_ARCHIVE_FILES", 10_000),

@@ -3,12 +3,14 @@ Called once by app.py (the API, the workers and the dev stack all import the app
 is registered as a side effect of importing a module."""
 from __future__ import annotations
 
-from .services import hooks, jobs, queue, runs, tasks
+from .services import hooks, jobs, queue, runs, signing, tasks
 
 
 def wire() -> None:
+    signing.require_key()
     queue.register_starter("run", runs.start_waiting)
     queue.register_starter("job", jobs.start)
     hooks.subscribe("cv_uploaded", runs.auto_queue)
+    hooks.subscribe("cv_processed", runs.on_cv_processed)
     hooks.subscribe("workspace_unlocked", queue.schedule)
     hooks.subscribe("run_finished", tasks.record_run_event)

@@ -23,6 +23,8 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# the service refuses to start without a signing key (there is no public fallback)
+os.environ.setdefault("TERRALESS_SIGNING_SECRET", "tests-" + uuid.uuid4().hex)
 
 # Never let a test reach real AWS, whatever the machine's environment says.
 for _key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "LOCALSTACK_HOST", "AWS_PROFILE",

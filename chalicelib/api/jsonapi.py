@@ -7,30 +7,62 @@ from typing import Any
 
 from chalice import Response
 
-from ..domain.errors import BadRequest, Unprocessable
+from ..domain.errors import BadRequest, PayloadTooLarge, Unprocessable
 from .errors import JSONAPI
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# The API's one request policy (README, Security): a JSON body is at most MAX_BODY bytes,
+# nested at most MAX_DEPTH deep, and no string in it is longer than MAX_STRING characters —
+# except where a route names a larger limit (a state version's base64 state). Field-specific
+# limits (names, emails) are the domain's; everything stays far below DynamoDB's 400 KB item.
+MAX_BODY = 1024 * 1024
+MAX_DEPTH = 32
+MAX_STRING = 64 * 1024
 
 
-def body_json(request, *, required: bool = True) -> Any:
+def _check_shape(value: Any, max_string: int | None) -> None:
+    """Depth and string sizes, iteratively (a deep body must not exhaust the stack)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"the request body is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if max_string is not None and len(key) > max_string:
+                    raise Unprocessable(f"a key is longer than {max_string} characters", pointer="")
+                pending.append((inner, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((inner, depth + 1) for inner in item)
+        elif isinstance(item, str) and max_string is not None and len(item) > max_string:
+            raise Unprocessable(f"a value is longer than {max_string} characters", pointer="")
+
+
+def body_json(request, *, required: bool = True, max_body: int = MAX_BODY,
+              max_string: int | None = MAX_STRING) -> Any:
     """The request body as JSON, whatever the content type (clients send application/json or
-    application/vnd.api+json; Chalice parses only the former)."""
+    application/vnd.api+json; Chalice parses only the former), within the request policy."""
     raw = request.raw_body
     if not raw or not raw.strip():
         if required:
             raise BadRequest("a JSON request body is required")
         return None
+    if len(raw) > max_body:
+        raise PayloadTooLarge(f"the request body is {len(raw)} bytes; the limit is {max_body}")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the request body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequest(f"the request body is nested deeper than {MAX_DEPTH} levels") from None
+    _check_shape(body, max_string)
+    return body
 
 
-def data_attributes(request, *, required: bool = True) -> dict:
+def data_attributes(request, *, required: bool = True, **limits) -> dict:
     """`data.attributes` of a JSON:API body; unknown attributes are the caller's to ignore."""
-    body = body_json(request, required=required)
+    body = body_json(request, required=required, **limits)
     if body is None:
         return {}
     if not isinstance(body, dict):

@@ -75,7 +75,8 @@ def store_state(call, phase_id):
 @route(bp, BASE + "/logs", ("POST",), public=True)
 def append_log(call, phase_id):
     phase = _open(call, phase_id)
-    body = jsonapi.body_json(call.request)
+    # a chunk's text may be up to logs.MAX_CHUNK characters (413 there): its own limits
+    body = jsonapi.body_json(call.request, max_body=4 * logs.MAX_CHUNK, max_string=None)
     if not isinstance(body, dict) or not isinstance(body.get("seq"), int) \
             or isinstance(body.get("seq"), bool) or not isinstance(body.get("text"), str):
         raise Unprocessable("a log chunk is {\"seq\": <int>, \"text\": <string>}")

@@ -16,6 +16,9 @@ def _doc(sv) -> dict:
     return render.state_version(sv, settings().public_url)
 
 
+STATE_BODY_LIMIT = 8 * 1024 * 1024     # bytes: a state of ~6 MB, base64-encoded (Lambda's payload)
+
+
 @route(bp, "/api/v2/workspaces/{workspace_id}/current-state-version")
 def current_state_version(call, workspace_id):
     sv = state_versions.current(call.principal, workspace_id)
@@ -52,7 +55,9 @@ def list_state_versions(call):
 
 @route(bp, "/api/v2/workspaces/{workspace_id}/state-versions", ("POST",))
 def create_state_version(call, workspace_id):
-    sv = state_versions.create(call.principal, workspace_id, jsonapi.data_attributes(call.request))
+    # the state itself travels base64-encoded in the body: its own, larger limit
+    attrs = jsonapi.data_attributes(call.request, max_body=STATE_BODY_LIMIT, max_string=None)
+    sv = state_versions.create(call.principal, workspace_id, attrs)
     return jsonapi.document(_doc(sv), status=201)
 
 

@@ -76,6 +76,11 @@ class ConfigurationVersion(WorkspaceItem):
         return self.status == CVStatus.UPLOADED
 
     @property
+    def in_progress(self) -> bool:
+        """Uploaded or being fetched, not yet validated: a run may wait for it."""
+        return self.status in (CVStatus.PENDING, CVStatus.FETCHING)
+
+    @property
     def usable_for_runs(self) -> bool:
         return self.status == CVStatus.UPLOADED or (self.is_vcs and self.status == CVStatus.ARCHIVED)
 

@@ -4,9 +4,11 @@ posts and `/v1/health/service/:name` returns)."""
 from __future__ import annotations
 
 import base64
+import binascii
+import json
 
 from . import patterns
-from .errors import BadRequest
+from .errors import BadRequest, PayloadTooLarge
 
 _STATUS_ORDER = ("critical", "warning", "passing")
 
@@ -16,11 +18,19 @@ def _status(checks: list) -> str:
     return next((s for s in _STATUS_ORDER if s in statuses), "passing")
 
 
+# one service's entries are stored in one DynamoDB item (400 KB): what a watch may post
+MAX_ENTRIES = 1000
+MAX_ENTRIES_BYTES = 300_000
+
+
 def validate_entries(entries: object) -> list[dict]:
     if not isinstance(entries, list) or not all(
             isinstance(e, dict) and isinstance(e.get("Service"), dict) and isinstance(e.get("Node"), dict)
             for e in entries):
         raise BadRequest("expected a list of health entries ({Node, Service, Checks})")
+    if len(entries) > MAX_ENTRIES or len(json.dumps(entries)) > MAX_ENTRIES_BYTES:
+        raise PayloadTooLarge(f"a service's entries are limited to {MAX_ENTRIES} and "
+                              f"{MAX_ENTRIES_BYTES} bytes")
     return entries
 
 
@@ -61,6 +71,17 @@ def validate_kv(entries: object) -> list[dict]:
     items = entries if isinstance(entries, list) else [entries]
     if not all(isinstance(e, dict) and isinstance(e.get("Key"), str) for e in items):
         raise BadRequest("expected KV entries ({Key, Value}) as a Consul key watch posts them")
+    for entry in items:
+        value = entry.get("Value")
+        if value is None:
+            continue
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            base64.b64decode(value, validate=True)
+        except (ValueError, binascii.Error):
+            raise BadRequest(f"the Value of {entry['Key'][:200]!r} is not base64, as Consul "
+                             "sends it") from None
     return items
 
 

@@ -44,9 +44,21 @@ def cron_is_valid(expression: str) -> bool:
     fields = expression.split()
     if len(fields) == 7:
         fields = fields[:6]
+    if len(expression) > 256:
+        return False
     if len(fields) == 6:
-        return croniter.is_valid(" ".join(fields), second_at_beginning=True)
-    return len(fields) == 5 and croniter.is_valid(expression)
+        valid = croniter.is_valid(" ".join(fields), second_at_beginning=True)
+    else:
+        valid = len(fields) == 5 and croniter.is_valid(expression)
+    if not valid:
+        return False
+    # a date that never comes (`0 0 30 2 *`) is as invalid as a malformed one
+    from datetime import datetime, timezone  # lazy: as above
+    try:
+        next_cron_time(expression, datetime.now(timezone.utc))
+    except Exception:  # noqa: BLE001 - croniter raises several kinds for impossible dates
+        return False
+    return True
 
 
 def normalize(task: object) -> dict:

@@ -17,6 +17,20 @@ WORKER_STEPS = TERRAFORM_STEPS | {"customScripts", "disableWorkspace"}
 STEP_TYPES = WORKER_STEPS | {"approval"}
 # Terrakube's command runtimes; GROOVY needs a JVM, which Terraless's workers do not carry.
 RUNTIMES = frozenset({"BASH"})
+MAX_TCL = 64 * 1024       # characters of YAML
+MAX_STEPS = 100
+MAX_COMMANDS = 50
+
+
+class _NoAliases(yaml.SafeLoader):
+    """YAML without anchors' aliases: a 392-byte document of nested aliases expands to 10**7
+    nodes. A flow never needs one."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,10 @@ def _bool(entry: dict, key: str, where: str) -> bool:
 def _command(entry, where: str) -> Command:
     if not isinstance(entry, dict):
         raise _fail(f"{where} must be a mapping")
-    runtime = str(entry.get("runtime") or "BASH").upper()
+    runtime = entry.get("runtime") or "BASH"
+    if not isinstance(runtime, str):
+        raise _fail(f"{where}: runtime must be a string")
+    runtime = runtime.upper()
     if runtime not in RUNTIMES:
         raise _fail(f"{where}: runtime {runtime} is not supported (supported: BASH)")
     script = entry.get("script")
@@ -95,7 +112,7 @@ def _step(entry, index: int) -> FlowStep:
     if not isinstance(entry, dict):
         raise _fail(f"{where} must be a mapping")
     kind = entry.get("type")
-    if kind not in STEP_TYPES:
+    if not isinstance(kind, str) or kind not in STEP_TYPES:
         raise _fail(f"{where}: type {kind!r} is not one of {', '.join(sorted(STEP_TYPES))}")
     number = entry.get("step")
     if not isinstance(number, int) or isinstance(number, bool) or number < 0:
@@ -104,8 +121,8 @@ def _step(entry, index: int) -> FlowStep:
     if not isinstance(name, str) or not name.strip():
         raise _fail(f"{where}: name must be a string")
     commands = entry.get("commands") or []
-    if not isinstance(commands, list):
-        raise _fail(f"{where}: commands must be a list")
+    if not isinstance(commands, list) or len(commands) > MAX_COMMANDS:
+        raise _fail(f"{where}: commands must be a list of at most {MAX_COMMANDS}")
     env = entry.get("inputsEnv") or {}
     if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
         raise _fail(f"{where}: inputsEnv must be a mapping of names to values")
@@ -122,8 +139,10 @@ def _step(entry, index: int) -> FlowStep:
 
 def parse_flow(tcl_text: str) -> list[FlowStep]:
     """The flow's steps in `step` order. Any defect is a 422 that says where."""
+    if len(tcl_text) > MAX_TCL:
+        raise _fail(f"the template is longer than {MAX_TCL} characters")
     try:
-        document = yaml.safe_load(tcl_text)
+        document = yaml.load(tcl_text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -131,8 +150,8 @@ def parse_flow(tcl_text: str) -> list[FlowStep]:
     if not isinstance(document, dict) or "flow" not in document:
         raise _fail("the template must be a mapping with a flow: list")
     flow = document["flow"]
-    if not isinstance(flow, list) or not flow:
-        raise _fail("flow must be a non-empty list of steps")
+    if not isinstance(flow, list) or not flow or len(flow) > MAX_STEPS:
+        raise _fail(f"flow must be a non-empty list of at most {MAX_STEPS} steps")
     steps = [_step(entry, i) for i, entry in enumerate(flow)]
     numbers = [s.number for s in steps]
     duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
@@ -156,7 +175,7 @@ COMMAND_FLOWS = {
 
 
 def command_tcl(command: str) -> str:
-    if command not in COMMAND_FLOWS:
+    if not isinstance(command, str) or command not in COMMAND_FLOWS:
         raise Unprocessable(f"command must be one of {', '.join(COMMAND_FLOWS)}",
                             pointer="/data/attributes/command")
     return base64.b64encode(COMMAND_FLOWS[command].encode()).decode()

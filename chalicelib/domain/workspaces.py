@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from .errors import Conflict, Unprocessable
 
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,90}$")
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,90}\Z")
 VERSION = re.compile(r"^(latest|\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?|[~><=!]+ ?\d+(\.\d+){0,2})$")
 EXECUTION_MODES = ("remote", "local", "agent")
 
@@ -47,6 +47,12 @@ def validate_settings(attrs: dict) -> dict:
         if attr == "terraform-version" and not VERSION.match(value):
             raise Unprocessable(f"terraform-version {value!r} is not a version or 'latest'",
                                 pointer="/data/attributes/terraform-version")
+        if attr == "working-directory" and value and (
+                len(value) > 1024 or value.startswith(("/", "\\")) or "\0" in value
+                or ".." in value.replace("\\", "/").split("/")):
+            raise Unprocessable("working-directory must be a relative path inside the "
+                                "configuration (no '..', not absolute)",
+                                pointer="/data/attributes/working-directory")
         if attr == "execution-mode" and value not in EXECUTION_MODES:
             raise Unprocessable(f"execution-mode must be one of {', '.join(EXECUTION_MODES)}",
                                 pointer="/data/attributes/execution-mode")

@@ -246,7 +246,8 @@ def _serve(home: Path, port: int, stop: threading.Event, emulator: "Emulator | N
     if os.environ.get("TERRALESS_BOOTSTRAP_TOKEN"):
         print("  site-admin token: $TERRALESS_BOOTSTRAP_TOKEN", flush=True)
     else:
-        print(f"  site-admin token (also in {home / 'admin-token'}): {admin_token}", flush=True)
+        # where it is, not what it is: a terminal's scrollback or a CI log is no place for it
+        print(f"  site-admin token: in {home / 'admin-token'} (0600)", flush=True)
     print("Ctrl-C stops everything.", flush=True)
     try:
         while not stop.wait(0.5):

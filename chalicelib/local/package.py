@@ -40,6 +40,7 @@ def _overlay(template: dict) -> dict:
             # and no pointer to the signing key
             props["Role"] = {"Fn::GetAtt": ["RunnerRole", "Arn"]}
             props.pop("Policies", None)
+            variables["TERRALESS_ROLE"] = "runner"      # it holds no key: none is required
         else:
             variables["TERRALESS_SIGNING_SECRET_ARN"] = {"Ref": "SigningSecret"}
             if runner:      # on AWS phases go to the runner function (executor/aws_lambda.py)
@@ -64,6 +65,8 @@ def build_template(out: str) -> str:
         shutil.copytree(ROOT / "infra", work / "infra")
         env = dict(os.environ, AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
         env.pop("AWS_ENDPOINT_URL", None)
+        # packaging imports the app to read its routes; the deployed functions get the key's ARN
+        env.setdefault("TERRALESS_SIGNING_SECRET", "packaging-only")
         chalice = Path(sys.executable).with_name("chalice")
         subprocess.run([str(chalice), "package", "--pkg-format", "cloudformation",
                         "--template-format", "json", "--merge-template",

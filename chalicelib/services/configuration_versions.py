@@ -183,13 +183,34 @@ def process_uploaded_object(key: str, version: str | None) -> CVStatus | None:
                         max_unpacked_bytes=s.max_unpacked_bytes)
     except ArchiveRejected as rejected:
         move = cv.mark_errored(now_iso(), code=rejected.code, message=rejected.message)
-        _save_if_still(cv, move)
+        if _save_if_still(cv, move):
+            hooks.cv_processed(cv)
         return cv.status
     move = cv.mark_uploaded(now_iso(), blob_version=version, size=size)
     if _save_if_still(cv, move):
         _promote_to_current(cv)
         hooks.cv_uploaded(cv)
+        hooks.cv_processed(cv)
     return cv.status
+
+
+def latest_for_runs(ws) -> str | None:
+    """The configuration version a run without one uses: the workspace's latest — which may
+    still be processing right after its upload (the run then waits for it: a run must never
+    plan older code) — else the current uploaded one."""
+    for cv in store.newest(ws.id):
+        if cv.speculative or cv.provisional:
+            continue
+        if cv.usable_for_runs or received(cv):
+            return cv.id
+    return ws.current_cv_id
+
+
+def received(cv) -> bool:
+    """Its archive arrived and is being validated (or it is being fetched from VCS): a run may
+    wait for it. A version created but never uploaded is no one's code."""
+    return cv.status == CVStatus.FETCHING or (
+        cv.status == CVStatus.PENDING and blobs.head(keys.cv_archive(cv.id)) is not None)
 
 
 def _save_if_still(cv: ConfigurationVersion, move) -> bool:

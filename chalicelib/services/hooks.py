@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-EVENTS = ("cv_uploaded", "workspace_unlocked", "run_finished")
+EVENTS = ("cv_uploaded", "cv_processed", "workspace_unlocked", "run_finished")
 _subscribers: dict[str, list[Callable]] = {event: [] for event in EVENTS}
 
 
@@ -25,6 +25,11 @@ def _emit(event: str, *args) -> None:
 
 def cv_uploaded(cv) -> None:
     _emit("cv_uploaded", cv)
+
+
+def cv_processed(cv) -> None:
+    """Uploaded or errored: runs that waited for it proceed or error."""
+    _emit("cv_processed", cv)
 
 
 def workspace_unlocked(workspace_id: str) -> None:

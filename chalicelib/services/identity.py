@@ -16,8 +16,8 @@ from ..domain.ids import new_id
 from ..storage import identity as store
 from ..storage import workspaces as workspace_store
 
-ORG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+ORG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}\Z")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\Z")   # at most 254 characters, as SMTP
 ADMIN_USER_ID = "user-siteadmin0000001"
 _TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 

@@ -47,9 +47,12 @@ def schedule(workspace_id: str) -> None:
             workspace_store.claim_slot(workspace_id, next_id)
         except Conflict:
             return      # someone else claimed it (or it was locked meanwhile)
-        if _starters[kind_of(next_id)](next_id):
+        started = _starters[kind_of(next_id)](next_id)
+        if started:
             return
         release(workspace_id, next_id)   # canceled or discarded between the query and the claim
+        if started is None:
+            return      # it waits for its configuration version (whose hook schedules again)
 
 
 def _holds_workspace(holder_id: str) -> bool:

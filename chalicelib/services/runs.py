@@ -18,7 +18,9 @@ from ..domain.leases import WORKER_LOST
 from ..domain.outcomes import Outcome
 from ..domain.runs import Run, RunOptions, RunStatus
 from ..executor import staging
+from ..domain.configuration_versions import CVStatus
 from ..storage import base, keys
+from ..storage import configuration_versions as cv_store
 from ..storage import runs as store
 from ..storage import workspaces as workspace_store
 from . import configuration_versions, hooks, identity, queue, workspaces
@@ -101,7 +103,7 @@ def create(principal: Principal, attrs: dict, workspace_id: str | None, cv_id: s
                             pointer="/data/relationships/workspace")
     ws = workspaces.get(principal, workspace_id)
     if cv_id is None:
-        cv_id = ws.current_cv_id
+        cv_id = configuration_versions.latest_for_runs(ws)
         if not cv_id:
             raise Unprocessable("the workspace has no uploaded configuration version",
                                 pointer="/data/relationships/configuration-version")
@@ -112,7 +114,7 @@ def create(principal: Principal, attrs: dict, workspace_id: str | None, cv_id: s
     if cv is None or cv.org != ws.org:
         raise Unprocessable(f"configuration version {cv_id} not found",
                             pointer="/data/relationships/configuration-version")
-    if not cv.usable_for_runs:
+    if not (cv.usable_for_runs or configuration_versions.received(cv)):
         raise Unprocessable(f"configuration version {cv.id} is {cv.status.value}, not uploaded",
                             pointer="/data/relationships/configuration-version")
     message = attrs.get("message")
@@ -138,23 +140,57 @@ def create(principal: Principal, attrs: dict, workspace_id: str | None, cv_id: s
 
     run = store.insert(ws, build)
     configuration_versions.count_run(cv.id, +1)
-    if run.takes_workspace_lock:
-        queue.schedule(ws.id)
-    else:
-        _start(run)     # speculative and plan-only runs do not wait for the workspace
+    _proceed(run)
     return store.find(run.id) or run
+
+
+def _proceed(run: Run) -> None:
+    """A new run (or one whose configuration version just finished processing) goes on:
+    into the workspace's queue, or straight to its plan when it takes no lock; a run whose
+    version is still processing waits (on_cv_processed starts it)."""
+    if run.takes_workspace_lock:
+        queue.schedule(run.workspace_id)
+        return
+    cv = cv_store.find(run.cv_id)
+    if cv is not None and cv.in_progress:
+        return
+    try:
+        _start(run)     # speculative and plan-only runs do not wait for the workspace
+    except Conflict:
+        pass            # started already (the version's hook and the creator both try)
+
+
+def on_cv_processed(cv) -> None:
+    """A configuration version finished processing: the runs that waited for it proceed, or
+    error with its reason. They are among the workspace's newest runs."""
+    for run in store.newest(cv.workspace_id, limit=50):
+        if run.cv_id != cv.id or run.status != RunStatus.PENDING:
+            continue
+        if cv.status == CVStatus.ERRORED:
+            try:
+                failed, _ = mutate(run.id, lambda r: r.fail(
+                    now_iso(), f"configuration version {cv.id} errored: {cv.error_message or ''}".strip()))
+            except Conflict:
+                continue
+            finished(failed)
+        else:
+            _proceed(run)
 
 
 def terraform_version(requested: str) -> str:
     return staging.binary_version() if requested in (None, "", "latest") else requested
 
 
-def start_waiting(run_id: str) -> bool:
+def start_waiting(run_id: str) -> bool | None:
     """The queue's starter: the run got its workspace. False if it can no longer start
-    (canceled or discarded between the queue's query and its claim)."""
+    (canceled or discarded between the queue's query and its claim); None if it must wait for
+    its configuration version (still processing), and the runs behind it with it."""
     run = store.find(run_id)
     if run is None or run.status != RunStatus.PENDING:
         return False
+    cv = cv_store.find(run.cv_id)
+    if cv is not None and cv.in_progress:
+        return None
     try:
         _start(run)
         return True

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import time
 from functools import lru_cache
 
@@ -20,11 +21,27 @@ from ..config import settings
 from ..domain.errors import NotFound
 
 
+def require_key() -> None:
+    """At start: a stack with no signing key configured refuses to start (there is no public
+    fallback key)."""
+    if os.environ.get("TERRALESS_ROLE") == "runner":
+        return      # the runner function never signs nor verifies anything
+    if not (settings().signing_secret_arn or settings().signing_secret):
+        raise RuntimeError("no signing key: set TERRALESS_SIGNING_SECRET_ARN (or, outside AWS, "
+                           "TERRALESS_SIGNING_SECRET)")
+
+
 def master_key() -> bytes:
     arn = settings().signing_secret_arn
     if arn:
         return _stored_secret(arn)
-    return settings().signing_secret.encode()
+    secret = settings().signing_secret
+    if not secret:
+        # no public fallback: a deployed stack names its secret store; the dev stack and the
+        # tests set TERRALESS_SIGNING_SECRET
+        raise RuntimeError("no signing key: set TERRALESS_SIGNING_SECRET_ARN (or, outside AWS, "
+                           "TERRALESS_SIGNING_SECRET)")
+    return secret.encode()
 
 
 @lru_cache(maxsize=4)

@@ -75,5 +75,11 @@ def ids_due_for_purge(now: str) -> list[str]:
     return [i.id for i in Model.purge_due.query(PURGE_SHARD, Model.purge_at <= now)]
 
 
+def newest(workspace_id: str, limit: int = 10) -> list[ConfigurationVersion]:
+    """A workspace's newest configuration versions, newest first (one bounded Query)."""
+    return [_from(item) for item in Model.by_workspace.query(
+        workspace_id, scan_index_forward=False, limit=limit)]
+
+
 def page(workspace_id: str, total: int, number: int, size: int) -> list[ConfigurationVersion]:
     return paging.page_by_seq(Model.by_workspace, workspace_id, Model.seq, total, number, size, _from)

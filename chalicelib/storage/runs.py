@@ -84,6 +84,12 @@ def save(run: Run, move: Transition | None = None) -> None:
     run.version = item.version
 
 
+def newest(workspace_id: str, limit: int = 50) -> list[Run]:
+    """A workspace's newest runs, newest first (one bounded Query)."""
+    return [_from(item) for item in Model.by_workspace.query(
+        workspace_id, scan_index_forward=False, limit=limit)]
+
+
 def page(workspace_id: str, total: int, number: int, size: int) -> list[Run]:
     return paging.page_by_seq(Model.by_workspace, workspace_id, Model.seq, total, number, size, _from)
 

@@ -34,6 +34,7 @@ def test_chalice_package_merges_infra_and_cfn_lint_accepts_it(tmp_path):
     assert not [k for k in variables if "SECRET" in k or "TOKEN" in k]
     assert resources["RunnerRole"]["Type"] == "AWS::IAM::Role"
     assert "TERRALESS_SIGNING_SECRET_ARN" not in variables
+    assert variables.get("TERRALESS_ROLE") == "runner"     # it starts without a signing key
     # every privileged function finds the signing key in the secret store, not in its environment
     privileged = [b for b in resources.values() if b["Type"] == "AWS::Serverless::Function"
                   and b is not runner[0]]
