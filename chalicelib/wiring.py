@@ -12,5 +12,6 @@ def wire() -> None:
     queue.register_starter("job", jobs.start)
     hooks.subscribe("cv_uploaded", runs.auto_queue)
     hooks.subscribe("cv_processed", runs.on_cv_processed)
+    hooks.subscribe("cv_processed", jobs.on_cv_processed)
     hooks.subscribe("workspace_unlocked", queue.schedule)
     hooks.subscribe("run_finished", tasks.record_run_event)

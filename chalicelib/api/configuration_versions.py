@@ -38,7 +38,9 @@ def create_configuration_version(call, workspace_id):
 @route(bp, "/api/v2/configuration-versions/{cv_id}")
 def show_configuration_version(call, cv_id):
     cv = cvs.get(call.principal, cv_id)
-    return jsonapi.document(render.configuration_version(cv), included=_with_includes(call, cv))
+    # go-tfe reads a pending version's upload-url too (not only from the create answer)
+    return jsonapi.document(render.configuration_version(cv, upload_url=cvs.pending_upload_url(cv)),
+                            included=_with_includes(call, cv))
 
 
 @route(bp, "/api/v2/configuration-versions/{cv_id}/ingress-attributes")

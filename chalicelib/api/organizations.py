@@ -55,6 +55,11 @@ def create_organization_token(call, org):
     return jsonapi.document(render.token(token, secret=secret), status=201)
 
 
+@route(bp, "/api/v2/organizations/{org}/authentication-token")
+def show_organization_token(call, org):
+    return jsonapi.document(render.token(identity.get_org_token(call.principal, org)))
+
+
 @route(bp, "/api/v2/organizations/{org}/authentication-token", ("DELETE",))
 def delete_organization_token(call, org):
     identity.delete_org_token(call.principal, org)

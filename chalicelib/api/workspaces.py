@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from ..services import workspaces
+from ..services import identity, workspaces
 from . import jsonapi, render
 from .routing import route
 
@@ -14,8 +14,10 @@ bp = Blueprint(__name__)
 def list_workspaces(call, org):
     found = workspaces.list_in_org(call.principal, org, jsonapi.query(call.request, "search[name]"))
     page, size = jsonapi.page_params(call.request)
+    included = [render.organization(identity.get_org(call.principal, org))] \
+        if "organization" in jsonapi.includes(call.request) else None
     return jsonapi.document([render.workspace(w) for w in found[(page - 1) * size: page * size]],
-                            meta=jsonapi.pagination(page, size, len(found)))
+                            included=included, meta=jsonapi.pagination(page, size, len(found)))
 
 
 @route(bp, "/api/v2/organizations/{org}/workspaces", ("POST",))

@@ -237,13 +237,14 @@ class Run(WorkspaceItem):
         if self.status not in CANCELABLE:
             raise Conflict(f"run {self.id} is {self.status.value}; cancel is not allowed")
         self._comment(comment, by, at)
+        if self.status in RUNNING and self.cancel_requested_at:
+            raise Conflict(f"run {self.id} is already being canceled")
+        # go-tfe reads force-cancel-available-at after any cancel, a queued run's included
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00")) + timedelta(seconds=cooloff_seconds)
+        self.force_cancel_available_at = moment.astimezone(timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
         if self.status in RUNNING:
-            if self.cancel_requested_at:
-                raise Conflict(f"run {self.id} is already being canceled")
             self.cancel_requested_at = at
-            moment = datetime.fromisoformat(at.replace("Z", "+00:00")) + timedelta(seconds=cooloff_seconds)
-            self.force_cancel_available_at = moment.astimezone(timezone.utc).strftime(
-                "%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
             return None
         self._close_phases(at, PhaseStatus.CANCELED)
         return self._move(S.CANCELED, at)

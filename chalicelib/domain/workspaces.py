@@ -36,6 +36,11 @@ def validate_name(name: object) -> str:
 def validate_settings(attrs: dict) -> dict:
     """Returns {model field: value} for the known settings present in `attrs`."""
     out = {}
+    if "operations" in attrs and "execution-mode" not in attrs:
+        # the older boolean: HCP maps operations=false to execution mode local
+        if not isinstance(attrs["operations"], bool):
+            raise Unprocessable("operations must be true or false", pointer="/data/attributes/operations")
+        out["execution_mode"] = "remote" if attrs["operations"] else "local"
     for attr, (field, kind) in SETTINGS.items():
         if attr not in attrs:
             continue

@@ -48,6 +48,11 @@ def upload_url(cv: ConfigurationVersion) -> str:
     return f"{s.public_url}/_archivist/v1/object/{credential}"
 
 
+def pending_upload_url(cv: ConfigurationVersion) -> str | None:
+    """A fresh upload URL while the version still waits for its archive."""
+    return upload_url(cv) if cv.status == CVStatus.PENDING and not cv.is_vcs else None
+
+
 def create(principal: Principal, workspace_id: str, attrs: dict) -> tuple[ConfigurationVersion, str]:
     principal.require_user_or_team("create configuration versions")
     ws = workspaces.get(principal, workspace_id)

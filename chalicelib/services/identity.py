@@ -195,6 +195,16 @@ def create_org_token(principal: Principal, org_name: str) -> tuple[Token, str]:
     return token, secret
 
 
+def get_org_token(principal: Principal, org_name: str) -> Token:
+    """The organization token's metadata (never its secret)."""
+    organization = get_org(principal, org_name)
+    principal.require_user("read organization tokens")
+    token = store.find_token_by_id(organization.token_id) if organization.token_id else None
+    if token is None:
+        raise NotFound(f"organization {org_name} has no authentication token")
+    return token
+
+
 def delete_org_token(principal: Principal, org_name: str) -> None:
     get_org(principal, org_name)
     principal.require_user("manage organization tokens")

@@ -1,10 +1,9 @@
 """Terrakube jobs and templates on the run engine.
 
-A job is created `pending` and waits in its workspace's queue with the runs (the workspace slot
-holds a run id or a job id). When it gets the workspace, its flow (compiled from the TCL by
-chalicelib/domain/flows.py) starts as one Step Functions execution; workers run its terraform
-and script steps, the API answers its approvals, and the flow's end frees the workspace.
-Every change goes through chalicelib/domain/jobs.py and a versioned, conditional write."""
+A job is created `pending` and waits in its workspace's queue with the runs (the slot holds a
+run id or a job id). With the workspace, its flow (compiled from the TCL by domain/flows.py)
+starts as one Step Functions execution; workers run its steps, the API answers approvals, the
+flow's end frees the workspace. Every change: domain/jobs.py, a versioned conditional write."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +14,7 @@ from ..aws import executions, queues
 from ..config import settings
 from ..domain.access import Principal
 from ..domain.clock import now_iso
+from ..domain.configuration_versions import CVStatus
 from ..domain.errors import Conflict, NotFound, Unprocessable
 from ..domain.flows import compile_flow, definition_name
 from ..domain.ids import new_id
@@ -23,8 +23,9 @@ from ..domain.leases import WORKER_LOST
 from ..domain.outcomes import Outcome
 from ..domain.tcl import Template, command_tcl, parse_tcl
 from ..storage import base
+from ..storage import configuration_versions as cv_store
 from ..storage import jobs as store
-from . import identity, logs, queue, workspaces
+from . import configuration_versions, identity, logs, queue, workspaces
 
 log = logging.getLogger(__name__)
 
@@ -155,14 +156,16 @@ def create(principal: Principal, workspace_id: str, attrs: dict, related_workspa
                             pointer="/data/relationships/workspace")
     tcl, reference = _flow_source(principal, ws.org, attrs)
     flow = parse_tcl(tcl)
-    if not ws.current_cv_id:
+    # the workspace's latest code: an upload still being validated is waited for (as for runs)
+    cv_id = configuration_versions.latest_for_runs(ws)
+    if not cv_id:
         raise Unprocessable("the workspace has no uploaded configuration version (its code)",
                             pointer="/data/relationships/workspace")
     comments = attrs.get("comments")
     stamp = now_iso()
 
     def build(seq: int, org_seq: int) -> Job:
-        return Job(id=new_id("job"), workspace_id=ws.id, org=ws.org, cv_id=ws.current_cv_id,
+        return Job(id=new_id("job"), workspace_id=ws.id, org=ws.org, cv_id=cv_id,
                    seq=seq, org_seq=org_seq, created_at=stamp, updated_at=stamp,
                    steps=[Step.of(str(uuid.uuid4()), s) for s in flow], tcl=tcl,
                    template_reference=reference, created_by=principal.user_id,
@@ -199,9 +202,17 @@ def mutate(job_id: str, change: Callable[[Job], object], *, attempts: int = 8):
                              change, attempts=attempts)
 
 
-def start(job_id: str) -> bool:
-    """The job got its workspace: queue it and start its flow. False if it can no longer start
-    (cancelled while waiting)."""
+def start(job_id: str) -> bool | None:
+    """The job got its workspace: start its flow. False if it cannot (cancelled, its version
+    rejected); None while its version is validated (the queue waits: on_cv_processed)."""
+    job = store.find(job_id)
+    cv = cv_store.find(job.cv_id) if job is not None else None
+    if cv is not None and cv.in_progress:
+        return None
+    if cv is not None and cv.status == CVStatus.ERRORED:
+        end_with(job_id, lambda j: j.end(JobStatus.FAILED, now_iso()),
+                 f"configuration version {cv.id} errored: {cv.error_message or ''}")
+        return False
     try:
         job, _ = mutate(job_id, lambda j: j.queue(now_iso()))
     except (Conflict, NotFound):
@@ -214,6 +225,10 @@ def start(job_id: str) -> bool:
         log.exception("job %s: the flow did not start", job.id)
         end_with(job.id, lambda j: j.end(JobStatus.FAILED, now_iso()), f"the flow did not start: {exc}")
     return True
+
+
+def on_cv_processed(cv) -> None:  # a job waiting for it is the oldest of its queue
+    queue.schedule(cv.workspace_id)
 
 
 def flow_arn(job: Job) -> str:

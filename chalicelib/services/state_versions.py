@@ -22,9 +22,10 @@ from . import workspaces
 
 
 def store_state(ws: Workspace, raw: bytes, *, run_id: str | None, created_by: str | None,
-                check_lineage: bool = True) -> StateVersion:
+                check_lineage: bool = True, serial: int | None = None) -> StateVersion:
+    """`serial`: the version's serial as the API client declared it (else the file's)."""
     state = parse_state(raw)
-    serial, lineage = state["serial"], state.get("lineage")
+    serial, lineage = (state["serial"] if serial is None else serial), state.get("lineage")
     check_successor(current_version(ws), serial, lineage, check_lineage=check_lineage)
     sv_id = new_id("sv")
     blobs.put(keys.state(ws.id, sv_id), raw, length=len(raw), content_type="application/json")
@@ -92,9 +93,13 @@ def create(principal: Principal, workspace_id: str, attrs: dict) -> StateVersion
     if not isinstance(md5, str) or hashlib.md5(raw).hexdigest() != md5:  # noqa: S324
         raise Unprocessable("md5 does not match the state", pointer="/data/attributes/md5")
     state = parse_state(raw)
-    if attrs.get("serial") is not None and attrs.get("serial") != state["serial"]:
-        raise Unprocessable("serial does not match the state", pointer="/data/attributes/serial")
+    # The declared serial is the version's, even where it differs from the file's: HCP Terraform
+    # and OTF accept such pairs (go-tfe's state-version tests send them; migration tools upload
+    # every state as serial 1), and the ordering of versions follows the declared serial.
+    declared = attrs.get("serial")
+    if declared is not None and (not isinstance(declared, int) or isinstance(declared, bool) or declared < 0):
+        raise Unprocessable("serial must be a non-negative integer", pointer="/data/attributes/serial")
     if attrs.get("lineage") is not None and attrs.get("lineage") != state.get("lineage"):
         raise Unprocessable("lineage does not match the state", pointer="/data/attributes/lineage")
     return store_state(ws, raw, run_id=None, created_by=principal.user_id,
-                       check_lineage=not attrs.get("force", False))
+                       check_lineage=not attrs.get("force", False), serial=declared)

@@ -68,3 +68,20 @@ def test_a_version_created_but_never_uploaded_is_not_the_latest(api, workspace, 
              {"data": {"type": "configuration-versions", "attributes": {"auto-queue-runs": False}}})
     run = _run(api, workspace)
     assert run["relationships"]["configuration-version"]["data"]["id"] == older
+
+
+def test_a_job_right_after_an_upload_runs_that_upload(api, workspace, older, drain):
+    import base64
+    fresh = _upload_without_processing(api, workspace, make_tgz({"main.tf": NEW_TF}))
+    flow = base64.b64encode(b'flow:\n  - {type: "terraformPlan", name: "Plan", step: 100}\n').decode()
+    created = api.post(f"/api/v1/workspace/{workspace}/job", {"data": {"type": "job", "attributes": {
+        "tcl": flow}, "relationships": {"workspace": {"data": {"type": "workspace", "id": workspace}}}}})
+    assert created.status_code == 201, created.body
+    job_id = created.json["data"]["id"]
+    from chalicelib.storage import jobs as job_store
+    assert job_store.find(job_id).cv_id == fresh
+
+    def status():
+        drain()
+        return api.get(f"/api/v1/workspace/{workspace}/job/{job_id}").json["data"]["attributes"]["status"]
+    assert poll(status, lambda s: s in ("completed", "failed"), timeout=90) == "completed"
