@@ -341,17 +341,21 @@ def plan_json_url(principal: Principal, plan_id: str) -> str:
 
 # -- idempotent creation -------------------------------------------------------------------------
 
-_persistence: list = []
+_persistence: dict = {}
 
 
 def _idempotency_store():
-    if not _persistence:
-        # lazy: Powertools' idempotency (and its boto3 setup) is needed only by POST /runs
-        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-        from ..aws.clients import client  # lazy: with the line above
-        _persistence.append(DynamoDBPersistenceLayer(
-            table_name=settings().table("idempotency"), boto3_client=client("dynamodb")))
-    return _persistence[0]
+    """One per AWS client: a process whose clients were renewed (another emulator, other
+    credentials) must not keep writing through the old one."""
+    # lazy: Powertools' idempotency (and its boto3 setup) is needed only by POST /runs
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    from ..aws.clients import client  # lazy: with the line above
+    ddb = client("dynamodb")
+    if id(ddb) not in _persistence:
+        _persistence.clear()
+        _persistence[id(ddb)] = DynamoDBPersistenceLayer(
+            table_name=settings().table("idempotency"), boto3_client=ddb)
+    return _persistence[id(ddb)]
 
 
 def create_idempotent(principal: Principal, attrs: dict, workspace_id, cv_id) -> Run:
