@@ -20,6 +20,10 @@ def test_the_organization_token_can_be_read_without_its_secret(api, org):
     # an organization token itself cannot read it (user tokens manage organization tokens)
     as_org = api.as_token(created["attributes"]["token"])
     assert as_org.get(f"/api/v2/organizations/{org}/authentication-token").status_code == 403
+    # another tenant's organization token sees no such organization
+    api.post("/api/v2/organizations", {"data": {"attributes": {"name": "other", "email": "o@o.o"}}})
+    other = api.post("/api/v2/organizations/other/authentication-token").json["data"]["attributes"]["token"]
+    assert api.as_token(other).get(f"/api/v2/organizations/{org}/authentication-token").status_code == 404
 
 
 def test_workspaces_include_their_organization(api, org, workspace):
