@@ -13,10 +13,8 @@ import time
 
 import httpx
 
-from chalicelib.domain.archives import pack_tgz
-
 from .bench_runs import bare
-from .stack import ADMIN, ItemCounter, measure_page, running_stack
+from .stack import ADMIN, ItemCounter, measure_page, running_stack, uploaded_workspace
 
 N_JOBS = 2_000
 REPEATS = 3
@@ -26,17 +24,6 @@ FLOWS = {
     "plan_approve_apply": "flow:\n  - {type: terraformPlan, step: 100}\n"
                           "  - {type: approval, step: 150}\n  - {type: terraformApply, step: 200}\n",
 }
-
-
-def _workspace(http: httpx.Client, name: str) -> str:
-    ws = http.post("/api/v2/organizations/bench/workspaces",
-                   json={"data": {"attributes": {"name": name}}}).json()["data"]["id"]
-    cv = http.post(f"/api/v2/workspaces/{ws}/configuration-versions",
-                   json={"data": {"attributes": {"auto-queue-runs": False}}}).json()["data"]
-    assert httpx.put(cv["attributes"]["upload-url"], content=pack_tgz(CONFIG)).status_code == 200
-    while http.get(f"/api/v2/configuration-versions/{cv['id']}").json()["data"]["attributes"]["status"] != "uploaded":
-        time.sleep(0.02)
-    return ws
 
 
 def through_service(http: httpx.Client, ws: str, flow: str) -> float:
@@ -61,12 +48,12 @@ def run() -> dict:
     with running_stack() as stack, ItemCounter() as counter:
         http = httpx.Client(base_url=stack.api, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=120)
         http.post("/api/v2/organizations", json={"data": {"attributes": {"name": "bench", "email": "b@b.b"}}})
-        through_service(http, _workspace(http, "jobs-warm-up"), FLOWS["plan_approve_apply"])
+        through_service(http, uploaded_workspace(http, "jobs-warm-up", CONFIG), FLOWS["plan_approve_apply"])
         for label, flow in FLOWS.items():
             service, plain = [], []
             for i in range(REPEATS):
                 # a fresh workspace each time: both sides start from an empty state
-                service.append(through_service(http, _workspace(http, f"jobs-{label}-{i}"), flow))
+                service.append(through_service(http, uploaded_workspace(http, f"jobs-{label}-{i}", CONFIG), flow))
                 plain.append(bare(CONFIG, apply=label != "plan")[0])
             s, b = statistics.median(service), statistics.median(plain)
             results["overhead"][label] = {"service_s": round(s, 2), "bare_terraform_s": round(b, 2),

@@ -14,9 +14,8 @@ import time
 
 import httpx
 
-from chalicelib.domain.archives import pack_tgz
 
-from .stack import ADMIN, running_stack
+from .stack import ADMIN, running_stack, uploaded_workspace
 
 RUNS = 30
 SAMPLES = 40
@@ -25,17 +24,6 @@ CONFIG = {"main.tf": 'resource "null_resource" "r" {}\n'}
 
 def _client(api: str) -> httpx.Client:
     return httpx.Client(base_url=api, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=120)
-
-
-def _workspace(http, name: str) -> str:
-    ws = http.post("/api/v2/organizations/bench/workspaces",
-                   json={"data": {"attributes": {"name": name}}}).json()["data"]["id"]
-    cv = http.post(f"/api/v2/workspaces/{ws}/configuration-versions",
-                   json={"data": {"attributes": {"auto-queue-runs": False}}}).json()["data"]
-    assert httpx.put(cv["attributes"]["upload-url"], content=pack_tgz(CONFIG)).status_code == 200
-    while http.get(f"/api/v2/configuration-versions/{cv['id']}").json()["data"]["attributes"]["status"] != "uploaded":
-        time.sleep(0.05)
-    return ws
 
 
 def _plan_only(http, ws: str) -> str:
@@ -58,11 +46,11 @@ def _drain(http) -> dict:
     workers = int(os.environ.get("TERRALESS_WORKERS", "3"))
     alone = []
     for i in range(3):
-        ws = _workspace(http, f"alone-{i}")
+        ws = uploaded_workspace(http, f"alone-{i}", CONFIG)
         start = time.perf_counter()
         _wait(http, [_plan_only(http, ws)])
         alone.append(time.perf_counter() - start)
-    spaces = [_workspace(http, f"drain-{i}") for i in range(RUNS)]
+    spaces = [uploaded_workspace(http, f"drain-{i}", CONFIG) for i in range(RUNS)]
     start = time.perf_counter()
     _wait(http, [_plan_only(http, ws) for ws in spaces])
     drained = time.perf_counter() - start

@@ -120,6 +120,23 @@ def running_stack(*, durable: bool = True, home: Path | None = None):
         emulator.stop()
 
 
+def uploaded_workspace(http, name: str, files: dict[str, str]) -> str:
+    """A new workspace of the `bench` organization whose current configuration is `files`."""
+    import time
+
+    import httpx
+
+    from chalicelib.domain.archives import pack_tgz
+    ws = http.post("/api/v2/organizations/bench/workspaces",
+                   json={"data": {"attributes": {"name": name}}}).json()["data"]["id"]
+    cv = http.post(f"/api/v2/workspaces/{ws}/configuration-versions",
+                   json={"data": {"attributes": {"auto-queue-runs": False}}}).json()["data"]
+    assert httpx.put(cv["attributes"]["upload-url"], content=pack_tgz(files)).status_code == 200
+    while http.get(f"/api/v2/configuration-versions/{cv['id']}").json()["data"]["attributes"]["status"] != "uploaded":
+        time.sleep(0.02)
+    return ws
+
+
 def measure_page(http, counter: ItemCounter, url: str, total: int, samples: int = 30) -> dict:
     """One listing page: DynamoDB items read by a single warm request, and the median time."""
     import statistics
