@@ -2,7 +2,7 @@
 from chalice import Rate
 
 from chalicelib.api import (configuration_versions, discovery, jobs, organizations, runner,
-                            runs, state_versions, tasks, users, workspaces)
+                            runs, state_versions, tasks, users, variables, workspaces)
 from chalicelib.api.routing import ThreadSafeChalice, jsonapi_errors
 from chalicelib.config import settings
 from chalicelib.runner import main as runner_main
@@ -22,7 +22,7 @@ app.api.binary_types.extend(["application/x-www-form-urlencoded", "application/g
 
 for blueprint in (discovery.bp, organizations.bp, users.bp, workspaces.bp,
                   configuration_versions.bp, runs.bp, state_versions.bp, tasks.bp, jobs.bp,
-                  runner.bp):
+                  variables.bp, runner.bp):
     app.register_blueprint(blueprint)
 app.register_middleware(jsonapi_errors, "http")
 

@@ -24,6 +24,8 @@ class Settings:
     signing_secret: str
     # on AWS: the Secrets Manager secret holding it (read once per process); overrides the above
     signing_secret_arn: str | None
+    # the KMS key (id, ARN or alias) whose data keys seal sensitive variables and saved plans
+    variables_key: str
     max_archive_bytes: int
     max_archive_files: int
     max_unpacked_bytes: int       # what an archive may unpack to (validation and extraction)
@@ -83,6 +85,8 @@ def settings() -> Settings:
         public_url=os.environ.get("TERRALESS_PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/"),
         signing_secret=os.environ.get("TERRALESS_SIGNING_SECRET", ""),
         signing_secret_arn=os.environ.get("TERRALESS_SIGNING_SECRET_ARN") or None,
+        variables_key=os.environ.get("TERRALESS_VARIABLES_KEY") or
+        f"alias/{os.environ.get('TERRALESS_PREFIX', 'terraless')}-variables",
         max_archive_bytes=_int("TERRALESS_MAX_ARCHIVE_BYTES", 50 * 1024 * 1024),
         max_archive_files=_int("TERRALESS_MAX_ARCHIVE_FILES", 10_000),
         max_unpacked_bytes=_int("TERRALESS_MAX_UNPACKED_BYTES", 100 * 1024 * 1024),

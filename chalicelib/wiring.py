@@ -3,7 +3,7 @@ Called once by app.py (the API, the workers and the dev stack all import the app
 is registered as a side effect of importing a module."""
 from __future__ import annotations
 
-from .services import hooks, jobs, queue, runs, signing, tasks
+from .services import hooks, jobs, queue, runs, signing, tasks, variables
 
 
 def wire() -> None:
@@ -15,3 +15,4 @@ def wire() -> None:
     hooks.subscribe("cv_processed", jobs.on_cv_processed)
     hooks.subscribe("workspace_unlocked", queue.schedule)
     hooks.subscribe("run_finished", tasks.record_run_event)
+    hooks.subscribe("workspace_deleted", variables.forget_workspace)

@@ -93,6 +93,29 @@ def relationship_id(request, name: str) -> str | None:
     return data["id"]
 
 
+def _identifiers(data, pointer: str) -> list[str]:
+    if not isinstance(data, list) or len(data) > MAX_PAGE_SIZE * 10 or not all(
+            isinstance(d, dict) and isinstance(d.get("id"), str) for d in data):
+        raise Unprocessable("expected a list of {type, id} resource identifiers", pointer=pointer)
+    return [d["id"] for d in data]
+
+
+def relationship_ids(request, name: str) -> list[str] | None:
+    """`data.relationships.<name>.data` as a list of ids (None when absent)."""
+    body = body_json(request, required=False) or {}
+    rels = (body.get("data") or {}).get("relationships") if isinstance(body, dict) else None
+    rel = rels.get(name) if isinstance(rels, dict) else None
+    if not isinstance(rel, dict) or "data" not in rel:
+        return None
+    return _identifiers(rel["data"], f"/data/relationships/{name}/data")
+
+
+def data_ids(request) -> list[str]:
+    """A relationship body, `{"data": [{type, id}, ...]}`: the ids."""
+    body = body_json(request)
+    return _identifiers(body.get("data") if isinstance(body, dict) else None, "/data")
+
+
 def comment(request) -> str | None:
     """Actions take an optional {"comment": "..."} body."""
     body = body_json(request, required=False)

@@ -47,6 +47,13 @@ def current_state(call, phase_id):
     return _bytes(_open(call, phase_id).state())
 
 
+@route(bp, BASE + "/variables", public=True)
+def phase_variables(call, phase_id):
+    """The phase's variables in clear: the only answer that carries sensitive values, to the
+    runner of that phase only (its credential)."""
+    return _json(_open(call, phase_id).variables())
+
+
 @route(bp, BASE + "/plan", public=True)
 def saved_plan(call, phase_id):
     return _bytes(_open(call, phase_id).saved_plan())

@@ -43,6 +43,7 @@ def _overlay(template: dict) -> dict:
             variables["TERRALESS_ROLE"] = "runner"      # it holds no key: none is required
         else:
             variables["TERRALESS_SIGNING_SECRET_ARN"] = {"Ref": "SigningSecret"}
+            variables["TERRALESS_VARIABLES_KEY"] = {"Ref": "VariablesKeyAlias"}
             if runner:      # on AWS phases go to the runner function (executor/aws_lambda.py)
                 variables["TERRALESS_EXECUTOR"] = "lambda"
                 variables["TERRALESS_RUNNER_FUNCTION"] = {"Ref": runner}

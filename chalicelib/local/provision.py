@@ -172,6 +172,30 @@ def _secret(props: dict) -> tuple[str, str]:
                                   Description=props.get("Description", ""))["ARN"]
 
 
+def _kms_key(props: dict, logical: str, prefix: str) -> tuple[str, str]:
+    """A customer key, created once: found again by its tag (aliases point at it by id)."""
+    kms = client("kms")
+    tag = f"{prefix}-{logical}"
+    for page in kms.get_paginator("list_keys").paginate():
+        for key in page["Keys"]:
+            tags = kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])
+            if {"TagKey": "terraless:logical", "TagValue": tag} in tags:
+                return key["KeyId"], key["KeyArn"]
+    meta = kms.create_key(Description=props.get("Description", ""),
+                          Tags=[{"TagKey": "terraless:logical", "TagValue": tag}])["KeyMetadata"]
+    return meta["KeyId"], meta["Arn"]
+
+
+def _kms_alias(props: dict) -> tuple[str, str]:
+    kms = client("kms")
+    name = props["AliasName"]
+    try:
+        kms.create_alias(AliasName=name, TargetKeyId=props["TargetKeyId"])
+    except kms.exceptions.AlreadyExistsException:
+        kms.update_alias(AliasName=name, TargetKeyId=props["TargetKeyId"])
+    return name, name
+
+
 def _state_machine(props: dict) -> tuple[str, str]:
     sfn = client("stepfunctions")
     definition = props.get("Definition")
@@ -253,6 +277,10 @@ def provision(template: dict | None = None, prefix: str | None = None) -> dict[s
             physical, arn = _state_machine(props)
         elif kind == "AWS::SecretsManager::Secret":
             physical, arn = _secret(props)
+        elif kind == "AWS::KMS::Key":
+            physical, arn = _kms_key(props, logical, prefix)
+        elif kind == "AWS::KMS::Alias":
+            physical, arn = _kms_alias(props)
         else:
             raise ValueError(f"{logical}: resource type {kind} is not understood by the provisioner")
         resolver.physical[logical], resolver.arns[logical] = physical, arn

@@ -94,12 +94,29 @@ class Monitor:
                 proc.interrupt()               # second Ctrl-C: terraform exits at once
 
 
+MASK = "***"
+
+
+def mask(text: str, masks: list[str]) -> str:
+    """Every sensitive value (longest first), as printed and as JSON escapes it, becomes ***.
+    Output is masked per flush of whole lines, so a value printed on one line is always
+    caught; each line of a multi-line value is a mask of its own."""
+    for value in masks:
+        if value in text:
+            text = text.replace(value, MASK)
+        escaped = json.dumps(value)[1:-1]
+        if escaped != value and escaped in text:
+            text = text.replace(escaped, MASK)
+    return text
+
+
 class LogStream:
     """The phase's log: chunks to the service at most every FLUSH_SECONDS (a reader sees a
     printed line within about a second); the whole text kept for the runner's own checks."""
 
     def __init__(self, send: Callable[[int, str], None]) -> None:
         self.send = send
+        self.masks: list[str] = []         # sensitive values: never sent
         self._pending: list[str] = []
         self._all: list[str] = []
         self._seq = 0
@@ -115,7 +132,7 @@ class LogStream:
         if not force and time.monotonic() - self._last_flush < FLUSH_SECONDS:
             return
         with self._lock:
-            data, self._pending = "".join(self._pending), []
+            data, self._pending = mask("".join(self._pending), self.masks), []
         self._last_flush = time.monotonic()
         while data:
             piece, data = data[:MAX_CHUNK], data[MAX_CHUNK:]

@@ -14,12 +14,15 @@ from pathlib import Path
 from . import log
 from . import monitor as monitoring
 from .client import PhaseApi, RunnerApiError
-from .monitor import HeldOutput, Heartbeat, LogStream, Monitor, StateCheckpoints
+from .monitor import HeldOutput, Heartbeat, LogStream, Monitor, StateCheckpoints, mask
 from .process import Tools, run_to_end
 
 
 OVERRIDE_FILE = "zzz_terraless_override.tf"
-TFVARS_FILE = "zzz_terraless_run.auto.tfvars"
+# The phase's terraform variables (workspace, sets, the run's own), also given with -var-file
+# so that they override any *.auto.tfvars of the configuration, as in HCP Terraform.
+VARS_FILE = "zzz_terraless_variables.auto.tfvars.json"
+HCL_VARS_FILE = "zzz_terraless_variables.auto.tfvars"
 STATE_FILE = "terraform.tfstate"
 PLAN_FILE = "plan.bin"
 BASH = "/bin/bash"
@@ -59,6 +62,12 @@ def extract(tar: tarfile.TarFile, dest: Path, *, max_bytes: int = 1 << 62,
         tar.extractall(root, members=members, numeric_owner=True)
 
 
+def hcl_assignment(key: str, value: str) -> str:
+    """An HCL variable as the service validated it (domain/variables.hcl_assignment: the
+    parentheses keep a newline inside the value from ending the assignment)."""
+    return f"{key} = (\n{value}\n)\n"
+
+
 class PhaseFailed(Exception):
     """A step of the phase failed before or around terraform (init, a download)."""
 
@@ -72,6 +81,8 @@ class Phase:
         self.beat = Heartbeat(monitoring.beat_of(api), work["heartbeat_seconds"])
         self.monitor = Monitor(self.beat, monitoring.probe_of(api), work["cancel_grace_seconds"])
         self.cwd: Path | None = None
+        self.var_env: dict[str, str] = {}
+        self.var_files: list[str] = []
         self._last = time.perf_counter()
         self.steps: list[str] = []         # where the phase's time went (logged at debug)
 
@@ -99,17 +110,33 @@ class Phase:
         state = self.api.get("state")
         if state:
             (cwd / STATE_FILE).write_bytes(state)
-        if self.work.get("tfvars"):
-            (cwd / TFVARS_FILE).write_text(self.work["tfvars"])
+        self.variables(cwd)
         self.log.write(f"Terraform v{self.tools.version}\non linux_amd64\n"
                        "Initializing Terraform configuration...\n")
         self.cwd = cwd
         self.mark("prepare")
         return cwd
 
+    def variables(self, cwd: Path) -> None:
+        """Terraform variables into files in the working directory, env variables into the
+        environment of every command; sensitive values are masked in everything sent back."""
+        given = json.loads(self.api.get("variables") or b"{}")
+        self.log.masks = given.get("masks") or []
+        self.var_env = given.get("env") or {}
+        if given.get("terraform"):
+            (cwd / VARS_FILE).write_text(json.dumps(given["terraform"]))
+            self.var_files.append(f"-var-file={VARS_FILE}")
+        if given.get("hcl"):
+            (cwd / HCL_VARS_FILE).write_text("".join(
+                hcl_assignment(k, v) for k, v in given["hcl"].items()))
+            self.var_files.append(f"-var-file={HCL_VARS_FILE}")
+
+    def masked(self, text: str) -> str:
+        return mask(text, self.log.masks)
+
     def terraform(self, args: list[str], writer=None) -> int:
         assert self.cwd is not None
-        env = self.tools.env(self.cwd, self.work.get("env"))
+        env = self.tools.env(self.cwd, {**self.var_env, **self.work.get("env", {})})
         return monitoring.run([self.tools.terraform, *args], self.cwd, env, writer or self.log,
                               self.monitor)
 
@@ -128,8 +155,8 @@ class Phase:
         """A job step's BASH commands for `when`, in priority order; False at the first that
         fails or is interrupted."""
         assert self.cwd is not None
-        env = self.tools.env(self.cwd, {**self.work.get("env", {}), "workingDirectory": str(self.cwd)},
-                             on_path=True)
+        env = self.tools.env(self.cwd, {**self.var_env, **self.work.get("env", {}),
+                                        "workingDirectory": str(self.cwd)}, on_path=True)
         for command in self.work.get("scripts", {}).get(when, []):
             self.log.write(f"\nRunning {command['runtime']} command (priority {command['priority']})\n")
             code = monitoring.run([BASH, "-c", command["script"]], self.cwd, env, self.log, self.monitor)
@@ -180,7 +207,7 @@ class Phase:
             except Exception as exc:  # noqa: BLE001 - any failure of the phase is reported
                 log.exception("phase %s failed", self.work["phase_id"])
                 self.log.write(f"\nError: {exc}\n")
-                self.report(ok=False, error=str(exc))
+                self.report(ok=False, error=self.masked(str(exc)))
             finally:
                 self.log.flush(force=True)
         self.mark("after")
@@ -203,7 +230,7 @@ def _plan(phase: Phase) -> None:
     if not phase.init():
         phase.report(ok=False)
         return
-    code = phase.terraform(phase.work["args"])
+    code = phase.terraform(phase.work["args"] + phase.var_files)
     ok = phase.monitor.outcome is None and code in (0, 2)
     if ok:
         phase.api.put("plan", (phase.cwd / PLAN_FILE).read_bytes())
@@ -222,7 +249,7 @@ def _plan_json(phase: Phase) -> None:
     shown = run_to_end([phase.tools.terraform, "show", "-json", PLAN_FILE], phase.cwd, env,
                        timeout=600, nice=10)
     if shown.returncode == 0:
-        phase.api.put("plan-json", shown.stdout, "application/json")
+        phase.api.put("plan-json", phase.masked(shown.stdout.decode()).encode(), "application/json")
     else:
         log.warning("terraform show -json failed: %s", shown.stderr[-500:])
 
@@ -240,7 +267,8 @@ def _apply(phase: Phase) -> None:
         return
     before = phase.state_bytes()
     with StateCheckpoints(phase.state_bytes, phase.store_state, before) as checkpoints:
-        code = phase.terraform(phase.work["plan_args"] if with_plan else phase.work["args"])
+        code = phase.terraform(phase.work["plan_args"] if with_plan
+                               else phase.work["args"] + phase.var_files)
     sv_id = phase.upload_state(checkpoints.last) or checkpoints.last_id
     ok = phase.monitor.outcome is None and code == 0
     if ok and not is_run and not phase.scripts("after"):

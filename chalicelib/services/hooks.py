@@ -4,12 +4,13 @@ side effect of importing a module:
 
 - `cv_uploaded(cv)`: the runs service queues a run (auto-queue-runs);
 - `workspace_unlocked(workspace_id)`: the workspace queue starts what a lock kept waiting;
-- `run_finished(run)`: the CTS tasks service records the task's event."""
+- `run_finished(run)`: the CTS tasks service records the task's event;
+- `workspace_deleted(workspace_id)`: the variables service forgets its variables and sets."""
 from __future__ import annotations
 
 from typing import Callable
 
-EVENTS = ("cv_uploaded", "cv_processed", "workspace_unlocked", "run_finished")
+EVENTS = ("cv_uploaded", "cv_processed", "workspace_unlocked", "run_finished", "workspace_deleted")
 _subscribers: dict[str, list[Callable]] = {event: [] for event in EVENTS}
 
 
@@ -38,3 +39,7 @@ def workspace_unlocked(workspace_id: str) -> None:
 
 def run_finished(run) -> None:
     _emit("run_finished", run)
+
+
+def workspace_deleted(workspace_id: str) -> None:
+    _emit("workspace_deleted", workspace_id)

@@ -19,7 +19,8 @@ from ..storage import configuration_versions as cv_store
 from ..storage import jobs as job_store
 from ..storage import keys
 from ..storage import workspaces as workspace_store
-from . import configuration_versions, jobs, logs, phase_leases, state_versions
+from . import (configuration_versions, jobs, logs, phase_leases, phase_variables, sealing,
+               state_versions)
 
 log = logging.getLogger(__name__)
 APPLY_STEPS = frozenset({"terraformApply", "terraformDestroy"})
@@ -50,7 +51,7 @@ def work(job: Job, step: Step, lease: Lease) -> dict:
         "kind": "job", "subject_id": job.id, "phase_id": step.id,
         "credential": phase_leases.credential("job", job.id, step.id, lease),
         "operation": operation, "args": args, "plan_args": plan_args, "plan_json": False,
-        "working_directory": ws.working_directory or "", "tfvars": "",
+        "working_directory": ws.working_directory or "",
         "env": dict(step.env), "scripts": scripts,
         "heartbeat_seconds": s.heartbeat_seconds, "cancel_grace_seconds": s.cancel_grace_seconds,
         "max_unpacked_bytes": s.max_unpacked_bytes, "max_files": s.max_archive_files,
@@ -77,18 +78,28 @@ def state(job: Job, step: Step) -> bytes | None:
     return state_versions.current_state_bytes(ws) if ws else None
 
 
+def variables(job: Job, step: Step) -> dict:
+    """Resolved when the job's first step starts; later steps use the same."""
+    ws = workspace_store.find(job.workspace_id)
+    if ws is None:
+        raise NotFound(f"workspace {job.workspace_id} no longer exists")
+    snapshot = phase_variables.fixed_or_fix(job.id, ws, [], start=step.id == job.steps[0].id)
+    return phase_variables.open_for_runner(snapshot)
+
+
 def saved_plan(job: Job, step: Step) -> bytes | None:
     if step.type != "terraformApply":
         raise Forbidden(f"a {step.type} step cannot read a saved plan")
     if blobs.head(keys.job_plan(job.id)) is None:
         return None
-    return blobs.read(keys.job_plan(job.id))
+    return sealing.open_blob(blobs.read(keys.job_plan(job.id)), job.id)
 
 
 def store_plan(job: Job, step: Step, data: bytes) -> None:
+    """Sealed: a saved plan holds every variable's value."""
     if step.type not in PLAN_STEPS:
         raise Forbidden(f"a {step.type} step cannot store a plan")
-    blobs.put(keys.job_plan(job.id), data)
+    blobs.put(keys.job_plan(job.id), sealing.seal_blob(data, job.id))
 
 
 def store_state(job: Job, step: Step, data: bytes) -> str:

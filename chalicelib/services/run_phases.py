@@ -22,7 +22,8 @@ from ..storage import configuration_versions as cv_store
 from ..storage import keys
 from ..storage import runs as run_store
 from ..storage import workspaces as workspace_store
-from . import configuration_versions, logs, phase_leases, runs, state_versions
+from . import (configuration_versions, logs, phase_leases, phase_variables, runs, sealing,
+               state_versions)
 
 log = logging.getLogger(__name__)
 MAX_PLAN_JSON_BYTES = 64 * 1024 * 1024
@@ -50,7 +51,6 @@ def work(run: Run, phase: Phase, lease: Lease) -> dict:
         "plan_args": [] if is_plan else ["apply", "-input=false", "-no-color", "-auto-approve", PLAN_FILE],
         "plan_json": is_plan,
         "working_directory": ws.working_directory or "",
-        "tfvars": "".join(f"{v['key']} = {v['value']}\n" for v in opts.variables),
         "heartbeat_seconds": s.heartbeat_seconds, "cancel_grace_seconds": s.cancel_grace_seconds,
         "max_unpacked_bytes": s.max_unpacked_bytes, "max_files": s.max_archive_files,
     }
@@ -87,16 +87,24 @@ def state(run: Run, phase: Phase) -> bytes | None:
     return state_versions.current_state_bytes(_workspace(run.workspace_id))
 
 
+def variables(run: Run, phase: Phase) -> dict:
+    """Resolved when the plan starts; the apply uses what the plan used."""
+    snapshot = phase_variables.fixed_or_fix(run.id, _workspace(run.workspace_id),
+                                            run.options.variables, start=phase.id == run.plan.id)
+    return phase_variables.open_for_runner(snapshot)
+
+
 def saved_plan(run: Run, phase: Phase) -> bytes:
     _require(run, phase, False, "read a saved plan")
-    return blobs.read(keys.run_plan(run.id))
+    return sealing.open_blob(blobs.read(keys.run_plan(run.id)), run.id)
 
 
 def store_plan(run: Run, phase: Phase, data: bytes) -> None:
+    """A saved plan holds every variable's value: it is stored sealed."""
     _require(run, phase, True, "store a plan")
     if run.status != RunStatus.PLANNING:
         raise Conflict(f"run {run.id} is {run.status.value}")
-    blobs.put(keys.run_plan(run.id), data)
+    blobs.put(keys.run_plan(run.id), sealing.seal_blob(data, run.id))
 
 
 def store_plan_json(run: Run, phase: Phase, data: bytes) -> None:
@@ -104,9 +112,15 @@ def store_plan_json(run: Run, phase: Phase, data: bytes) -> None:
     if len(data) > MAX_PLAN_JSON_BYTES:
         raise Unprocessable("the JSON plan is too large")
     try:
-        json.loads(data)
+        document = json.loads(data)
     except ValueError:
         raise Unprocessable("the JSON plan is not JSON") from None
+    hidden = phase_variables.sensitive_keys(run.id)
+    if hidden and isinstance(document, dict) and isinstance(document.get("variables"), dict):
+        # terraform's JSON plan lists every root variable's value; sensitive ones never leave
+        for key in hidden & set(document["variables"]):
+            document["variables"][key] = {"value": None, "sensitive": True}
+        data = json.dumps(document).encode()
     blobs.put(keys.run_plan_json(run.id), data, content_type="application/json")
 
 

@@ -23,7 +23,7 @@ from ..storage import base, keys
 from ..storage import configuration_versions as cv_store
 from ..storage import runs as store
 from ..storage import workspaces as workspace_store
-from . import configuration_versions, hooks, identity, queue, workspaces
+from . import configuration_versions, hooks, identity, queue, variables, workspaces
 
 log = logging.getLogger(__name__)
 # Powertools wants a Lambda context to bound in-progress records; the window is ours instead.
@@ -130,6 +130,7 @@ def create(principal: Principal, attrs: dict, workspace_id: str | None, cv_id: s
         refresh=flag(attrs, "refresh", True), refresh_only=flag(attrs, "refresh-only", False),
         target_addrs=_list(attrs, "target-addrs"), replace_addrs=_list(attrs, "replace-addrs"),
         variables=_list(attrs, "variables")).validate()
+    variables.check_run_variables(options.variables)
     stamp = now_iso()
 
     def build(seq: int) -> Run:

@@ -64,6 +64,7 @@ def update(principal: Principal, ws: Workspace, attrs: dict) -> Workspace:
 
 def delete(principal: Principal, ws: Workspace) -> None:
     store.delete(ws.id)
+    hooks.workspace_deleted(ws.id)
 
 
 def _holder(principal: Principal) -> str:

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
                                  UnicodeAttribute, VersionAttribute)
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from ..config import settings
+from .schema import index_meta as _index_meta
+from .schema import meta as _meta
+from .variable_models import VARIABLE_MODELS
 
 
-def _meta(logical: str) -> type:
-    # Meta.host stays unset: AWS_ENDPOINT_URL(_DYNAMODB) picks the emulator when set.
-    return type("Meta", (), {"table_name": settings().table(logical), "region": settings().region})
-
-
-def _index_meta(name: str) -> type:
-    return type("Meta", (), {"index_name": name, "projection": AllProjection()})
 
 
 def _by_workspace_seq() -> GlobalSecondaryIndex:
@@ -386,7 +381,7 @@ class TemplateModel(Model):
 
 ALL_MODELS = (OrganizationModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
               ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel, TaskModel, ConsulServiceModel,
-              TaskEventModel, ConsulKVModel, JobModel, TemplateModel)
+              TaskEventModel, ConsulKVModel, JobModel, TemplateModel, *VARIABLE_MODELS)
 
 
 def reset_connections() -> None:
