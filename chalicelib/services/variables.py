@@ -21,7 +21,8 @@ from . import identity, phase_variables, sealing, workspaces
 
 def parse_hcl(text: str):
     import hcl2  # lazy: the HCL grammar costs ~170 ms to load; only HCL values need it
-    return hcl2.loads(text)
+    # comments would come back as keys of their own: only the attributes count
+    return hcl2.loads(text, serialization_options=hcl2.SerializationOptions(with_comments=False))
 
 
 def check_run_variables(pairs: list[dict]) -> None:

@@ -39,3 +39,47 @@ def test_pytfe_workflow(dev_stack):
     listed = [r.id for r in tfe.runs.list(ws.id, RunListOptions(page_size=1))]
     assert listed == [run.id]
     assert tfe.configuration_versions.download(cv.id) == blob
+
+
+def test_pytfe_variables_and_variable_sets(dev_stack):
+    from pytfe import TFEClient, TFEConfig
+    from pytfe.errors import TFEError
+    from pytfe.models import (CategoryType, OrganizationCreateOptions, VariableCreateOptions,
+                              VariableSetApplyToWorkspacesOptions, VariableSetCreateOptions,
+                              VariableSetRemoveFromWorkspacesOptions, VariableSetUpdateOptions,
+                              VariableSetVariableCreateOptions, VariableUpdateOptions, Workspace,
+                              WorkspaceCreateOptions)
+    tfe = TFEClient(TFEConfig(address=dev_stack.url, token=dev_stack.token, max_retries=2))
+    tfe.organizations.create(OrganizationCreateOptions(name="pytfe-vars", email="p@p.p"))
+    ws = tfe.workspaces.create("pytfe-vars", WorkspaceCreateOptions(name="vars"))
+    plain = tfe.variables.create(ws.id, VariableCreateOptions(key="region", value="eu-west-1",
+                                                              category=CategoryType.TERRAFORM))
+    secret = tfe.variables.create(ws.id, VariableCreateOptions(key="TOKEN", value="pytfe-secret-7",
+                                                               category=CategoryType.ENV, sensitive=True))
+    assert plain.value == "eu-west-1" and secret.value is None and secret.sensitive
+    assert {v.key: v.value for v in tfe.variables.list(ws.id)} == {"region": "eu-west-1", "TOKEN": None}
+    assert tfe.variables.read(ws.id, plain.id).key == "region"
+    changed = tfe.variables.update(ws.id, plain.id, VariableUpdateOptions(value="us-east-1"))
+    assert changed.value == "us-east-1"      # (pytfe does not map version-id)
+    with pytest.raises(TFEError) as duplicate:
+        tfe.variables.create(ws.id, VariableCreateOptions(key="region", value="x",
+                                                          category=CategoryType.TERRAFORM))
+    assert duplicate.value.status == 409
+
+    varset = tfe.variable_sets.create("pytfe-vars", VariableSetCreateOptions(name="shared", **{"global": False}))
+    tfe.variable_set_variables.create(varset.id, VariableSetVariableCreateOptions(
+        key="color", value="blue", category=CategoryType.TERRAFORM))
+    tfe.variable_sets.apply_to_workspaces(varset.id, VariableSetApplyToWorkspacesOptions(
+        workspaces=[Workspace.model_construct(id=ws.id)]))
+    assert [s.id for s in tfe.variable_sets.list_for_workspace(ws.id)] == [varset.id]
+    assert [v.key for v in tfe.variable_set_variables.list(varset.id)] == ["color"]
+    assert {v.key for v in tfe.variables.list_all(ws.id)} == {"region", "TOKEN", "color"}
+    renamed = tfe.variable_sets.update(varset.id, VariableSetUpdateOptions(name="shared-2"))
+    assert renamed.name == "shared-2" and tfe.variable_sets.read(varset.id).name == "shared-2"
+    assert [s.name for s in tfe.variable_sets.list("pytfe-vars")] == ["shared-2"]
+    tfe.variable_sets.remove_from_workspaces(varset.id, VariableSetRemoveFromWorkspacesOptions(
+        workspaces=[Workspace.model_construct(id=ws.id)]))
+    assert list(tfe.variable_sets.list_for_workspace(ws.id)) == []
+    tfe.variable_sets.delete(varset.id)
+    tfe.variables.delete(ws.id, plain.id)
+    assert [v.key for v in tfe.variables.list(ws.id)] == ["TOKEN"]

@@ -60,3 +60,32 @@ def test_terrasnek_workflow(tfc, dev_stack, tmp_path, monkeypatch):
     assert {"snek-ws", "extra-0", "extra-1", "extra-2"} <= names
     runs = tfc.runs.list_all(ws["id"])["data"]
     assert [r["id"] for r in runs] == [run["id"]]
+
+
+def test_terrasnek_workspace_variables_and_variable_sets(tfc):
+    ws = tfc.workspaces.create({"data": {"type": "workspaces", "attributes": {"name": "snek-vars"}}})["data"]
+    created = tfc.workspace_vars.create(ws["id"], {"data": {"type": "vars", "attributes": {
+        "key": "region", "value": "eu-west-1", "category": "terraform", "hcl": False,
+        "sensitive": False}}})["data"]
+    secret = tfc.workspace_vars.create(ws["id"], {"data": {"type": "vars", "attributes": {
+        "key": "TOKEN", "value": "snek-secret-1", "category": "env", "sensitive": True}}})["data"]
+    assert secret["attributes"]["value"] is None
+    listed = {v["attributes"]["key"]: v["attributes"]["value"] for v in tfc.workspace_vars.list(ws["id"])["data"]}
+    assert listed == {"region": "eu-west-1", "TOKEN": None}
+    updated = tfc.workspace_vars.update(ws["id"], created["id"], {"data": {"type": "vars", "id": created["id"],
+                                                                           "attributes": {"value": "us-east-1"}}})
+    assert updated["data"]["attributes"]["value"] == "us-east-1"
+    tfc.workspace_vars.destroy(ws["id"], created["id"])
+    assert [v["id"] for v in tfc.workspace_vars.list(ws["id"])["data"]] == [secret["id"]]
+
+    varset = tfc.var_sets.create({"data": {"type": "varsets", "attributes": {
+        "name": "snek-set", "description": "", "global": False}}})["data"]
+    tfc.var_sets.add_var_to_varset(varset["id"], {"data": {"type": "vars", "attributes": {
+        "key": "shared", "value": "1", "category": "terraform"}}})
+    tfc.var_sets.apply_varset_to_workspace(varset["id"], {"data": [{"type": "workspaces", "id": ws["id"]}]})
+    assert [s["id"] for s in tfc.var_sets.list_for_workspace(ws["id"])["data"]] == [varset["id"]]
+    assert [v["attributes"]["key"] for v in tfc.var_sets.list_vars_in_varset(varset["id"])["data"]] == ["shared"]
+    assert tfc.var_sets.show(varset["id"])["data"]["attributes"]["name"] == "snek-set"
+    tfc.var_sets.remove_varset_from_workspace(varset["id"], {"data": [{"type": "workspaces", "id": ws["id"]}]})
+    assert tfc.var_sets.list_for_workspace(ws["id"])["data"] == []
+    tfc.var_sets.destroy(varset["id"])

@@ -28,12 +28,15 @@ def _corpus(org: str, ws: str) -> list[tuple[str, str, object]]:
                 ("POST", f"/api/v2/workspaces/{ws}/state-versions"),
                 ("POST", f"/api/v2/organizations/{org}/organization-memberships"),
                 ("POST", f"/api/v1/workspace/{ws}/job"), ("POST", "/v1/tasks"),
-                ("POST", "/v1/watch/service/web"), ("POST", "/v1/watch/kv")]
+                ("POST", "/v1/watch/service/web"), ("POST", "/v1/watch/kv"),
+                ("POST", f"/api/v2/workspaces/{ws}/vars"), ("POST", f"/api/v2/organizations/{org}/varsets"),
+                ("POST", f"/api/v1/organization/{org}/workspace/{ws}/variable")]
     cases: list[tuple[str, str, object]] = []
     for method, path in json_api:
         cases.append((method, path, DEEP))                                     # RecursionError before
         cases.append((method, path, json.dumps({"data": {"attributes": {"x": "y" * 2_000_000}}}).encode()))
     job = lambda attrs: {"data": {"type": "job", "attributes": attrs}}  # noqa: E731
+    var = lambda attrs: {"data": {"type": "vars", "attributes": {"category": "terraform", **attrs}}}  # noqa: E731
     task = {"name": "web", "module": "/m", "condition": {"services": {"names": ["web"]}}}
     cases += [
         ("POST", f"/api/v2/organizations/{org}/workspaces", {"data": {"attributes": {"name": "w", "description": BIG}}}),
@@ -56,6 +59,17 @@ def _corpus(org: str, ws: str) -> list[tuple[str, str, object]]:
         ("POST", "/v1/tasks", {"task": {**task, "buffer_period": {"min": "99999999999h"}}}),
         ("POST", "/v1/tasks", {"task": {**task, "name": "web\n"}}),
         ("POST", "/v1/watch/kv", [{"Key": "app/x", "Value": "%%% not base64 %%%"}]),
+        ("POST", f"/api/v2/workspaces/{ws}/vars", var({"key": "x", "value": BIG})),
+        ("POST", f"/api/v2/workspaces/{ws}/vars", var({"key": "x", "value": "[" * 60_000, "hcl": True})),
+        ("POST", f"/api/v2/workspaces/{ws}/vars", var({"key": "x", "value": "1)\ny = (2", "hcl": True})),
+        ("POST", f"/api/v2/workspaces/{ws}/vars", var({"key": "x; rm -rf /", "category": "env"})),
+        ("POST", f"/api/v2/workspaces/{ws}/vars", var({"key": "x\n", "category": "terraform"})),
+        ("POST", f"/api/v2/workspaces/{ws}/vars", var({"key": ["x"], "category": "terraform"})),
+        ("POST", f"/api/v2/organizations/{org}/varsets", {"data": {"attributes": {"name": BIG}}}),
+        ("POST", f"/api/v2/organizations/{org}/varsets", {"data": {"attributes": {"name": "s"},
+         "relationships": {"workspaces": {"data": [{"type": "workspaces", "id": "ws-nothere"}]}}}}),
+        ("POST", f"/api/v1/organization/{org}/workspace/{ws}/variable",
+         {"data": {"attributes": {"key": "K", "category": {"a": 1}}}}),
         ("POST", "/v1/watch/service/web", [{"Node": {"Node": f"n{i}"}, "Service": {"ID": f"s{i}", "Service": "web",
                                              "Meta": {"pad": "p" * 200}}} for i in range(3000)]),
     ]
@@ -74,7 +88,9 @@ def _stored(api, org: str, ws: str) -> dict:
             "runs": api.get(f"/api/v2/workspaces/{ws}/runs").json["data"],
             "members": len(api.get(f"/api/v2/organizations/{org}/organization-memberships").json["data"]),
             "tasks": api.get("/v1/tasks").json["tasks"],
-            "jobs": api.get(f"/api/v1/workspace/{ws}/job").json["data"]}
+            "jobs": api.get(f"/api/v1/workspace/{ws}/job").json["data"],
+            "vars": api.get(f"/api/v2/workspaces/{ws}/vars").json["data"],
+            "varsets": api.get(f"/api/v2/organizations/{org}/varsets").json["data"]}
 
 
 def test_hostile_requests_get_a_4xx_with_a_reason_and_change_nothing(api, org, workspace):
