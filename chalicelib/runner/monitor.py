@@ -98,15 +98,18 @@ MASK = "***"
 
 
 def mask(text: str, masks: list[str]) -> str:
-    """Every sensitive value (longest first), as printed and as JSON escapes it, becomes ***.
+    """Every sensitive value (longest first), as printed and as JSON (Python's or Go's) escapes
+    it, becomes ***.
     Output is masked per flush of whole lines, so a value printed on one line is always
     caught; each line of a multi-line value is a mask of its own."""
     for value in masks:
-        if value in text:
-            text = text.replace(value, MASK)
         escaped = json.dumps(value)[1:-1]
-        if escaped != value and escaped in text:
-            text = text.replace(escaped, MASK)
+        # Go's encoder (terraform's JSON) also escapes <, > and & (and non-ASCII stays as is)
+        go = json.dumps(value, ensure_ascii=False)[1:-1].replace("<", "\\u003c") \
+            .replace(">", "\\u003e").replace("&", "\\u0026")
+        for form in {value, escaped, go}:
+            if form in text:
+                text = text.replace(form, MASK)
     return text
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -83,6 +84,8 @@ class Phase:
         self.cwd: Path | None = None
         self.var_env: dict[str, str] = {}
         self.var_files: list[str] = []
+        self._variables: threading.Thread | None = None
+        self._given: dict | BaseException = {}
         self._last = time.perf_counter()
         self.steps: list[str] = []         # where the phase's time went (logged at debug)
 
@@ -94,7 +97,12 @@ class Phase:
     # -- steps every operation shares ------------------------------------------------------
 
     def prepare(self) -> Path:
-        """The configuration unpacked, the workspace's current state, the run's variables."""
+        """The configuration unpacked, the workspace's current state; the run's variables are
+        fetched meanwhile, in a thread (resolving them is the service's slowest answer), and
+        are in place before the first command that uses them (variables_in_place)."""
+        self._variables = threading.Thread(target=self._fetch_variables, daemon=True,
+                                           name="variables")
+        self._variables.start()
         archive = self.api.get("configuration") or b""
         config = self.root / "config"
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
@@ -110,17 +118,29 @@ class Phase:
         state = self.api.get("state")
         if state:
             (cwd / STATE_FILE).write_bytes(state)
-        self.variables(cwd)
         self.log.write(f"Terraform v{self.tools.version}\non linux_amd64\n"
                        "Initializing Terraform configuration...\n")
         self.cwd = cwd
         self.mark("prepare")
         return cwd
 
-    def variables(self, cwd: Path) -> None:
+    def _fetch_variables(self) -> None:
+        try:
+            self._given = json.loads(self.api.get("variables") or b"{}")
+        except BaseException as exc:  # noqa: BLE001 - raised where the variables are needed
+            self._given = exc
+
+    def variables_in_place(self) -> None:
         """Terraform variables into files in the working directory, env variables into the
-        environment of every command; sensitive values are masked in everything sent back."""
-        given = json.loads(self.api.get("variables") or b"{}")
+        environment of every command; sensitive values are masked in everything sent back.
+        `terraform init` does not wait for them (it installs from the local mirror only)."""
+        if self._variables is None:
+            return
+        self._variables.join()
+        self._variables, given, cwd = None, self._given, self.cwd
+        assert cwd is not None
+        if isinstance(given, BaseException):
+            raise PhaseFailed(f"the phase's variables could not be read: {given}")
         self.log.masks = given.get("masks") or []
         self.var_env = given.get("env") or {}
         if given.get("terraform"):
@@ -136,6 +156,8 @@ class Phase:
 
     def terraform(self, args: list[str], writer=None) -> int:
         assert self.cwd is not None
+        if args[:1] != ["init"]:
+            self.variables_in_place()
         env = self.tools.env(self.cwd, {**self.var_env, **self.work.get("env", {})})
         return monitoring.run([self.tools.terraform, *args], self.cwd, env, writer or self.log,
                               self.monitor)
@@ -155,6 +177,7 @@ class Phase:
         """A job step's BASH commands for `when`, in priority order; False at the first that
         fails or is interrupted."""
         assert self.cwd is not None
+        self.variables_in_place()
         env = self.tools.env(self.cwd, {**self.var_env, **self.work.get("env", {}),
                                         "workingDirectory": str(self.cwd)}, on_path=True)
         for command in self.work.get("scripts", {}).get(when, []):
@@ -230,6 +253,7 @@ def _plan(phase: Phase) -> None:
     if not phase.init():
         phase.report(ok=False)
         return
+    phase.variables_in_place()
     code = phase.terraform(phase.work["args"] + phase.var_files)
     ok = phase.monitor.outcome is None and code in (0, 2)
     if ok:
@@ -266,6 +290,7 @@ def _apply(phase: Phase) -> None:
         phase.report(ok=False)
         return
     before = phase.state_bytes()
+    phase.variables_in_place()
     with StateCheckpoints(phase.state_bytes, phase.store_state, before) as checkpoints:
         code = phase.terraform(phase.work["plan_args"] if with_plan
                                else phase.work["args"] + phase.var_files)

@@ -28,19 +28,13 @@ def snapshot_key(subject_id: str) -> str:
 
 def resolve(ws: Workspace, run_pairs: list[dict]) -> tuple[dict[str, Variable], dict[str, str]]:
     """(slot -> the variable that applies, owner id -> its data key's ciphertext)."""
-    owner_keys: dict[str, str] = {}
-    candidates: list[Candidate] = []
-
-    def add(owner_id: str, level: int, order: str) -> None:
-        found, key = store.of_owner(owner_id)
-        if key:
-            owner_keys[owner_id] = key
-        candidates.extend(Candidate(level, order, v) for v in found)
-
-    add(ws.id, rules.WORKSPACE, "")
     set_ids = sorted(set(store.sets_of_workspace(ws.id)) | set(store.global_set_ids(ws.org)))
-    for varset in store.sets_by_ids(set_ids):
-        add(varset.id, rules.set_level(varset), varset.name)
+    sources = [(ws.id, rules.WORKSPACE, "")] + [
+        (s.id, rules.set_level(s), s.name) for s in store.sets_by_ids(set_ids)]
+    found = store.owners([owner for owner, _, _ in sources])      # one BatchGetItem
+    owner_keys = {owner: key for owner, (_, key) in found.items() if key}
+    candidates = [Candidate(level, order, v) for owner, level, order in sources
+                  for v in found[owner][0]]
     candidates.extend(Candidate(rules.RUN, "", v)
                       for v in rules.run_variables(ws.id, ws.org, run_pairs))
     return rules.effective(candidates), owner_keys

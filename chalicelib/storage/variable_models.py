@@ -2,14 +2,16 @@
 VarsetsTable, VarsetLinksTable)."""
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from .schema import index_meta, meta
 
-# The slot of an owner's data key item (services/sealing.py): no variable slot starts with it.
+# The slots of an owner's data key item (services/sealing.py) and of its bundle: no variable
+# slot starts with "#".
 OWNER_KEY_SLOT = "#key"
+BUNDLE_SLOT = "#bundle"
 
 
 class VariablesById(GlobalSecondaryIndex):
@@ -18,8 +20,8 @@ class VariablesById(GlobalSecondaryIndex):
 
 
 class VariableModel(Model):
-    """A workspace's or a variable set's variable: an owner's list is one Query (owner_id), in
-    which the owner's data key item (slot OWNER_KEY_SLOT) comes too; GetItem by id: by_id.
+    """A workspace's or a variable set's variable: an owner's list is its bundle (one GetItem)
+    or one Query (owner_id); its data key item (slot OWNER_KEY_SLOT); GetItem by id: by_id.
     The slot (category:key) makes a key unique per owner and category, by a condition."""
     Meta = meta("variables")
     owner_id = UnicodeAttribute(hash_key=True)
@@ -36,6 +38,12 @@ class VariableModel(Model):
     version_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
     owner_key = UnicodeAttribute(null=True)     # on the data key item only: its ciphertext
+    # On the bundle item only: every variable of the owner as one JSON string (null once it
+    # outgrows an item), rewritten in the transaction of each change, on the condition that
+    # bundle_version is the one read. A phase reads its owners' bundles in one BatchGetItem
+    # instead of a Query per owner that reads every variable as an item.
+    bundle = UnicodeAttribute(null=True)
+    bundle_version = NumberAttribute(null=True)
     by_id = VariablesById()
 
 

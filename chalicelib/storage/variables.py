@@ -4,12 +4,14 @@ organization's sets by name (by_org_name), its global sets (global_by_org), a se
 (Query varset_id), a workspace's sets (by_workspace). No Scan."""
 from __future__ import annotations
 
+import json
+
 from pynamodb.exceptions import TransactWriteError
 
 from ..domain.errors import Conflict
 from ..domain.variables import Variable, Varset
 from . import base
-from .variable_models import (OWNER_KEY_SLOT, VariableModel, VarsetLinkModel, VarsetModel,
+from .variable_models import (BUNDLE_SLOT, OWNER_KEY_SLOT, VariableModel, VarsetLinkModel, VarsetModel,
                               VarsetNameModel)
 
 _VAR_FIELDS = tuple(Variable.__dataclass_fields__)
@@ -28,56 +30,119 @@ def _var_item(var: Variable) -> VariableModel:
 
 # -- variables -------------------------------------------------------------------------------------
 
-def of_owner(owner_id: str) -> tuple[list[Variable], str | None]:
-    """The owner's variables in slot order, and its data key's ciphertext (None: it has no
-    sensitive variable yet)."""
+MAX_BUNDLE_CHARS = 300_000      # an item holds 400 KB; past this the owner is read by Query
+
+
+def _query_owner(owner_id: str) -> tuple[list[Variable], str | None]:
     found, key = [], None
     for item in VariableModel.query(owner_id):
         if item.slot == OWNER_KEY_SLOT:
             key = item.owner_key
-        else:
+        elif not item.slot.startswith("#"):
             found.append(_var_from(item))
     return found, key
 
 
+def _from_bundle(text: str) -> list[Variable]:
+    return [Variable(**fields) for fields in json.loads(text)]
+
+
+def owners(owner_ids: list[str]) -> dict[str, tuple[list[Variable], str | None]]:
+    """Each owner's variables (slot order) and its data key's ciphertext (None: no sensitive
+    variable yet): one BatchGetItem for all of them; an owner without a usable bundle (none
+    written yet, or outgrown) is read by Query."""
+    items = {(i.owner_id, i.slot): i for i in VariableModel.batch_get(
+        [(o, slot) for o in owner_ids for slot in (BUNDLE_SLOT, OWNER_KEY_SLOT)])} if owner_ids else {}
+    out = {}
+    for owner_id in owner_ids:
+        bundle, key = items.get((owner_id, BUNDLE_SLOT)), items.get((owner_id, OWNER_KEY_SLOT))
+        if bundle is not None and bundle.bundle is not None:
+            out[owner_id] = (_from_bundle(bundle.bundle), key.owner_key if key else None)
+        else:
+            out[owner_id] = _query_owner(owner_id)
+    return out
+
+
+def of_owner(owner_id: str) -> tuple[list[Variable], str | None]:
+    return owners([owner_id])[owner_id]
+
+
 def count_of(owner_id: str) -> int:
-    return VariableModel.count(owner_id)
+    return len(of_owner(owner_id)[0])
 
 
 def find(var_id: str) -> Variable | None:
     return base.first(VariableModel.by_id.query(var_id, limit=1), _var_from)
 
 
+def _change(owner_id: str, what: str, edit, actions) -> None:
+    """One change of an owner's variables: `actions(tx)` on the variable items and the bundle
+    rewritten with `edit(variables)`, in one transaction. A failed condition of the bundle
+    (another change came first) means read again and retry; of a variable, Conflict(what)."""
+    for _ in range(8):
+        try:
+            bundle = VariableModel.get(owner_id, BUNDLE_SLOT)
+            version = int(bundle.bundle_version or 0)
+            current = _from_bundle(bundle.bundle) if bundle.bundle is not None else _query_owner(owner_id)[0]
+            guard = VariableModel.bundle_version == version
+        except VariableModel.DoesNotExist:
+            version, current, guard = 0, _query_owner(owner_id)[0], VariableModel.slot.does_not_exist()
+        text = json.dumps([vars(v) for v in sorted(edit(current), key=lambda v: v.slot)])
+        try:
+            with base.transaction() as tx:
+                actions(tx)
+                tx.save(VariableModel(owner_id, BUNDLE_SLOT, bundle_version=version + 1,
+                                      bundle=text if len(text) <= MAX_BUNDLE_CHARS else None),
+                        condition=guard)
+            return
+        except TransactWriteError as exc:
+            if exc.cause_response_code not in base._CONDITION_FAILED:
+                raise
+            reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+            if "ConditionalCheckFailed" in reasons[:-1]:
+                raise Conflict(what) from exc
+            if not reasons and _bundle_version(owner_id) == version:
+                raise Conflict(what) from exc     # no reasons given: the bundle did not move
+    raise Conflict(f"the variables of {owner_id} are changing too quickly; retry")
+
+
+def _bundle_version(owner_id: str) -> int:
+    try:
+        return int(VariableModel.get(owner_id, BUNDLE_SLOT).bundle_version or 0)
+    except VariableModel.DoesNotExist:
+        return 0
+
+
 def insert(var: Variable) -> None:
-    with base.conditional(f"a {var.category} variable {var.key} already exists here"):
-        _var_item(var).save(condition=VariableModel.slot.does_not_exist())
+    _change(var.owner_id, f"a {var.category} variable {var.key} already exists here",
+            lambda current: [*current, var],
+            lambda tx: tx.save(_var_item(var), condition=VariableModel.slot.does_not_exist()))
 
 
 def replace(old: Variable, new: Variable) -> None:
     """The update of a variable, on the condition that it is still the version read; a new key
     moves it to a new slot (which must be free) in the same transaction."""
     unchanged = VariableModel.version_id == old.version_id
-    try:
+
+    def actions(tx) -> None:
         if new.slot == old.slot:
-            with base.conditional(f"variable {old.id} changed concurrently; retry"):
-                _var_item(new).save(condition=unchanged)
-            return
-        with base.transaction() as tx:
+            tx.save(_var_item(new), condition=unchanged)
+        else:
             tx.delete(VariableModel(old.owner_id, old.slot), condition=unchanged)
             tx.save(_var_item(new), condition=VariableModel.slot.does_not_exist())
-    except TransactWriteError as exc:
-        if exc.cause_response_code in base._CONDITION_FAILED:
-            raise Conflict(f"a {new.category} variable {new.key} already exists here, or "
-                           f"variable {old.id} changed concurrently") from exc
-        raise
+    _change(old.owner_id, f"a {new.category} variable {new.key} already exists here, or "
+            f"variable {old.id} changed concurrently",
+            lambda current: [new if v.id == old.id else v for v in current], actions)
 
 
 def delete(var: Variable) -> None:
-    VariableModel(var.owner_id, var.slot).delete()
+    _change(var.owner_id, f"variable {var.id} changed concurrently",
+            lambda current: [v for v in current if v.id != var.id],
+            lambda tx: tx.delete(VariableModel(var.owner_id, var.slot)))
 
 
 def delete_owner(owner_id: str) -> None:
-    """Every variable of a deleted workspace or set, and its data key."""
+    """Every variable of a deleted workspace or set, its bundle and its data key."""
     with VariableModel.batch_write() as batch:
         for item in VariableModel.query(owner_id, attributes_to_get=["owner_id", "slot"]):
             batch.delete(item)

@@ -138,3 +138,26 @@ def test_hcl_injection_through_a_task_is_refused_or_inert(cts, module):
     assert '${file(\\"/etc/hostname\\")}' in inert.json["run"]["plan"] or \
         '${file("/etc/hostname")}' in inert.json["run"]["plan"]
     assert cts.get(f"/v1/tasks/{name}").status_code == 404
+
+
+def test_a_task_runs_with_its_workspace_variables(cts, tmp_path):
+    """A task's workspace is an ordinary workspace: its env variables reach the task's runs."""
+    cts.get("/v1/tasks")                                     # the CTS organization exists
+    ws = cts.post("/api/v2/organizations/cts/workspaces", {"data": {"attributes": {"name": "e2e-vars"}}})
+    assert ws.status_code == 201, ws.body
+    ws_id = ws.json["data"]["id"]
+    assert cts.post(f"/api/v2/workspaces/{ws_id}/vars", {"data": {"type": "vars", "attributes": {
+        "key": "TASK_ENV", "value": "from-the-task-workspace", "category": "env"}}}).status_code == 201
+    module = tmp_path / "envmod"
+    module.mkdir()
+    (module / "main.tf").write_text(
+        'variable "services" { type = any }\nresource "null_resource" "n" {\n'
+        '  provisioner "local-exec" { command = "echo task-env=$TASK_ENV" }\n}\n')
+    task = {"name": "e2e-vars", "module": str(module), "condition": {"services": {"names": ["vars"]}}}
+    assert cts.post("/v1/tasks?run=now", {"task": task}).status_code == 201
+    (run,) = _runs(cts, "e2e-vars")
+    assert run["attributes"]["status"] == "applied"
+    apply = cts.get(f"/api/v2/runs/{run['id']}/apply").json["data"]["attributes"]
+    log = cts.as_token(None).get(apply["log-read-url"].replace(cts.base_url, "")).body.decode()
+    assert "task-env=from-the-task-workspace" in log
+    assert cts.delete("/v1/tasks/e2e-vars").status_code in (202, 204)

@@ -1,6 +1,6 @@
-"""The README's copy-paste run workflow, run as it stands against the dev stack (only the
-port and the token file's directory differ): a new user's first run applies the code they
-just uploaded."""
+"""The README's copy-paste run workflow and its variables example, run as they stand against
+the dev stack (only the port and the token file's directory differ): a new user's first run
+applies the code they just uploaded; the next one uses the workspace's variables."""
 import re
 import subprocess
 import uuid
@@ -16,6 +16,9 @@ def test_the_readme_workflow_runs_verbatim(dev_stack, tmp_path):
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## The API-driven run workflow (copy-paste)", 1)[1]
     script = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    # the variables example continues in the same shell
+    variables = readme.split("## Variables, variable sets and sensitive values", 1)[1]
+    script += re.search(r"```sh\n(.*?)```", variables, re.S).group(1)
     port = dev_stack.url.rsplit(":", 1)[1]
     org = f"demo{uuid.uuid4().hex[:6]}"
     script = script.replace("127.0.0.1:8000", f"127.0.0.1:{port}").replace('"demo"', f'"{org}"') \
@@ -28,3 +31,7 @@ def test_the_readme_workflow_runs_verbatim(dev_stack, tmp_path):
     assert "planned" in done.stdout and "applied" in done.stdout
     assert "null_resource.hi" in done.stdout                      # the plan's log: the new code
     assert '"state-versions"' in done.stdout                      # the state it left
+    # the variables example: a workspace variable, a set's and a sensitive env variable
+    assert "the token has 12 characters" in done.stdout
+    assert 'greeting = "hello world in blue"' in done.stdout
+    assert "s3cr3t-token" not in done.stdout

@@ -108,7 +108,7 @@ def test_sensitive_values_are_write_only_and_sealed_at_rest(api, workspace, ws_v
     from chalicelib.aws.clients import client
     from chalicelib.config import settings
     items = client("dynamodb").scan(TableName=settings().table("variables"))["Items"]
-    assert len(items) == 3            # two variables and the workspace's data key
+    assert len(items) == 4            # two variables, the workspace's data key and its bundle
     assert secret not in json.dumps(items) and "later-secret-99" not in json.dumps(items)
 
 
@@ -150,6 +150,15 @@ def test_another_organization_finds_nothing(api, org, workspace, ws_vars):
     # another workspace's variable through this workspace's path
     assert api.get(f"/api/v2/workspaces/{rival_ws}/vars/{var_id}").status_code == 404
     assert api.get(ws_vars).json["data"][0]["attributes"]["value"] == "v"
+
+
+def test_an_unknown_workspace_or_set_is_404(api, org):
+    assert api.get("/api/v2/workspaces/ws-doesnotexist00/vars").status_code == 404
+    assert api.post("/api/v2/workspaces/ws-doesnotexist00/vars", var_body("x")).status_code == 404
+    assert api.post("/api/v2/varsets/varset-nothere/relationships/vars", var_body("x")).status_code == 404
+    assert api.get("/api/v2/varsets/name%23acme").status_code == 404     # a name claim is no set
+    assert api.patch("/api/v2/vars/var-nothere", {"data": {"attributes": {"value": "x"}}}).status_code == 404
+    assert api.get("/api/v2/organizations/nope/varsets").status_code == 404
 
 
 def test_an_organization_token_manages_variables(api, org, workspace, ws_vars):
@@ -202,6 +211,30 @@ def test_all_vars_applies_precedence(api, org, workspace, ws_vars):
     found = {v["attributes"]["key"]: v["attributes"]["value"]
              for v in api.get(f"/api/v2/workspaces/{workspace}/all-vars").json["data"]}
     assert found == {"size": "workspace", "color": "set"}
+
+
+def test_the_bundle_follows_every_change_and_concurrent_writers_lose_nothing(api, workspace, ws_vars):
+    import threading
+
+    from chalicelib.storage import variables as store
+    ids = [api.post(ws_vars, var_body(f"k{i}", f"v{i}")).json["data"]["id"] for i in range(3)]
+    api.patch(f"{ws_vars}/{ids[0]}", {"data": {"attributes": {"key": "renamed", "value": "new"}}})
+    api.delete(f"{ws_vars}/{ids[1]}")
+    bundled, _ = store.owners([workspace])[workspace]
+    assert sorted((v.key, v.value) for v in bundled) == [("k2", "v2"), ("renamed", "new")]
+    assert bundled == store._query_owner(workspace)[0]
+    errors = []
+
+    def add(i):
+        resp = api.post(ws_vars, var_body(f"c{i}", "x"))
+        if resp.status_code != 201:
+            errors.append(resp.status_code)
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+    assert store.owners([workspace])[workspace][0] == store._query_owner(workspace)[0]
+    assert len(api.get(ws_vars).json["data"]) == 8
 
 
 def test_deleting_a_workspace_deletes_its_variables(api, workspace, ws_vars):
