@@ -133,6 +133,45 @@ def _keep_s3_version(path_info: str, new_id: str, old_id: str) -> bool:
     return False
 
 
+def _kms_backend_with(key_id: str):
+    from moto.core import DEFAULT_ACCOUNT_ID  # lazy: as above
+    from moto.kms.models import kms_backends  # lazy: as above
+    for _, backend in kms_backends[DEFAULT_ACCOUNT_ID].items():
+        if key_id in backend.keys:
+            return backend
+    return None
+
+
+def _annotate_kms_key(kind: str, environ: dict, answer: bytes) -> dict | None:
+    """A CreateKey entry carries the key's id and material (moto draws both at random; sealed
+    values name the key by id and need its material)."""
+    if kind != "kms" or not environ.get("HTTP_X_AMZ_TARGET", "").endswith(".CreateKey"):
+        return None
+    import base64  # lazy: as above
+    key_id = json.loads(answer)["KeyMetadata"]["KeyId"]
+    backend = _kms_backend_with(key_id)
+    if backend is None:
+        return None
+    return {"kms_key": {"id": key_id,
+                        "material": base64.b64encode(backend.keys[key_id].key_material).decode()}}
+
+
+def _restore_kms_key(entry: dict, answer: bytes) -> None:
+    """The replayed CreateKey made a key with a new id and material: it gets the old ones
+    back (and its tags follow it), so every later entry and every sealed value finds it."""
+    import base64  # lazy: as above
+    old, new_id = entry["kms_key"], json.loads(answer)["KeyMetadata"]["KeyId"]
+    backend = _kms_backend_with(new_id)
+    if backend is None or new_id == old["id"]:
+        return
+    key = backend.keys.pop(new_id)
+    key.id, key.arn = old["id"], key.arn.replace(new_id, old["id"])
+    key.key_material = base64.b64decode(old["material"])
+    backend.keys[old["id"]] = key
+    if new_id in backend.tagger.tags:
+        backend.tagger.tags[old["id"]] = backend.tagger.tags.pop(new_id)
+
+
 def _serve(host: str, port: int, journal_path: Path | None) -> None:
     """moto_server's own main, with the journal (local/journal.py) around its application:
     replayed before the first request is served, then appended to by every durable write."""
@@ -147,9 +186,9 @@ def _serve(host: str, port: int, journal_path: Path | None) -> None:
     app.debug = True
     if journal_path is not None:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")    # the identities are new
-        done = replay(app, journal_path, _keep_s3_version)
+        done = replay(app, journal_path, _keep_s3_version, _restore_kms_key)
         print(f"journal replayed: {json.dumps(done)}", flush=True)
-        app = Journal(app, journal_path)
+        app = Journal(app, journal_path, _annotate_kms_key)
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 

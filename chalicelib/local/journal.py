@@ -8,6 +8,12 @@ disk, in the order it was applied, and failed writes (a condition that did not h
 there. At the next start the emulator replays the journal into its fresh backends before it
 serves anything; then the stack reconciles what was in flight (services/restarts.py).
 
+KMS keys are journaled too (CreateKey, tags, aliases): a sealed value names its key by id and
+moto draws key ids and key material at random, so a CreateKey entry carries the key's id and
+material (`annotate`) and replay gives the new key both back (`restore`, which knows moto's
+KMS backend). The journal is the home's copy of the emulator's whole state, 0600, like the
+emulator's memory it replaces.
+
 Not journaled, by design: SQS messages and Step Functions executions (work in flight — the
 restart reconciliation settles it instead of replaying it, so nothing acts twice), IAM (the
 emulator seeds its identities at every start). S3 version ids are random and the service
@@ -33,6 +39,8 @@ log = logging.getLogger(__name__)
 
 DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
                    "CreateTable", "UpdateTable", "DeleteTable", "UpdateTimeToLive"}
+KMS_WRITES = {"CreateKey", "TagResource", "UntagResource", "CreateAlias", "UpdateAlias",
+              "DeleteAlias", "EnableKeyRotation", "DisableKey", "EnableKey", "ScheduleKeyDeletion"}
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([a-z0-9-]+)/aws4_request")
 _QUERY_SCOPE = re.compile(r"X-Amz-Credential=[^&]*?%2F\d{8}%2F[^%&]+%2F([a-z0-9-]+)%2Faws4_request")
 _KEPT_ENV = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
@@ -40,10 +48,12 @@ _KEPT_ENV = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CON
 
 
 def durable_kind(environ: dict) -> str | None:
-    """"dynamodb" or "s3" for a request that changes durable data, else None."""
+    """"dynamodb", "s3" or "kms" for a request that changes durable data, else None."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target.startswith("DynamoDB_"):
         return "dynamodb" if target.split(".", 1)[-1] in DYNAMODB_WRITES else None
+    if target.startswith("TrentService."):
+        return "kms" if target.split(".", 1)[-1] in KMS_WRITES else None
     if environ.get("REQUEST_METHOD") not in ("PUT", "POST", "DELETE"):
         return None
     match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")) or \
@@ -70,8 +80,9 @@ def _body(environ: dict) -> bytes:
 class Journal:
     """WSGI middleware in front of moto's application."""
 
-    def __init__(self, app, path: Path) -> None:
-        self.app, self.path = app, path
+    def __init__(self, app, path: Path, annotate=None) -> None:
+        """`annotate(kind, environ, answer_body) -> dict` adds fields to an entry."""
+        self.app, self.path, self.annotate = app, path, annotate
         self._lock = threading.Lock()
         self._file = open(path, "ab")      # noqa: SIM115 - open for the emulator's lifetime
         path.chmod(0o600)
@@ -99,11 +110,12 @@ class Journal:
                     result.close()
             code = int(str(answer.get("status", "500")).split()[0])
             if code < 300:
-                self._append(environ, body, answer.get("headers") or [])
+                extra = self.annotate(kind, environ, b"".join(chunks)) if self.annotate else None
+                self._append(environ, body, answer.get("headers") or [], extra or {})
         return chunks
 
-    def _append(self, environ: dict, body: bytes, headers: list) -> None:
-        entry = {"env": {k: environ[k] for k in _KEPT_ENV if k in environ},
+    def _append(self, environ: dict, body: bytes, headers: list, extra: dict) -> None:
+        entry = {**extra, "env": {k: environ[k] for k in _KEPT_ENV if k in environ},
                  "headers": {k: v for k, v in environ.items() if k.startswith("HTTP_")},
                  "body": base64.b64encode(body).decode("ascii"),
                  "version_id": dict((k.lower(), v) for k, v in headers).get("x-amz-version-id")}
@@ -112,10 +124,11 @@ class Journal:
         self.writes += 1
 
 
-def replay(app, path: Path, keep_version=None) -> dict:
+def replay(app, path: Path, keep_version=None, restore=None) -> dict:
     """Applies a journal to a fresh emulator (authorization off: its identities are new).
     `keep_version(path_info, new_id, old_id) -> bool` renames a replayed S3 version back to
-    its journaled id. Returns what it did."""
+    its journaled id; `restore(entry, answer_body)` puts back what an annotated entry
+    recorded. Returns what it did."""
     started, applied, failed = time.time(), 0, 0
     if not path.exists():
         return {"entries": 0, "failed": 0, "seconds": 0.0}
@@ -129,9 +142,11 @@ def replay(app, path: Path, keep_version=None) -> dict:
                 # acknowledged (the answer leaves after the line is complete)
                 log.warning("journal line %d is incomplete: ignored", number)
                 continue
-            status, new_version = _apply(app, entry, versions)
+            status, new_version, answer_body = _apply(app, entry, versions)
             if status < 300:
                 applied += 1
+                if restore is not None and entry.get("kms_key"):
+                    restore(entry, answer_body)
                 old = entry.get("version_id")
                 if old and new_version and new_version != old and not (
                         keep_version and keep_version(entry["env"].get("PATH_INFO", ""), new_version, old)):
@@ -170,10 +185,10 @@ def _apply(app, entry: dict, versions: dict[str, str]) -> tuple[int, str | None]
         return lambda data: None
     result = app(environ, capture)
     try:
-        for _ in result:
-            pass
+        answer_body = b"".join(bytes(c) for c in result)
     finally:
         if hasattr(result, "close"):
             result.close()
     headers = dict((k.lower(), v) for k, v in answer.get("headers") or [])
-    return int(str(answer.get("status", "500")).split()[0]), headers.get("x-amz-version-id")
+    return (int(str(answer.get("status", "500")).split()[0]), headers.get("x-amz-version-id"),
+            answer_body)

@@ -113,6 +113,10 @@ def test_sigkill_of_the_whole_stack_loses_nothing_acknowledged(tmp_path):
     team_token = http.post("/api/v2/organizations/durable/authentication-token").json()["data"]
     log_url = http.get(f"/api/v2/runs/{applied}/apply").json()["data"]["attributes"]["log-read-url"]
     log_before = httpx.get(log_url).text
+    # a sensitive variable sealed before the kill (its KMS key must come back with the stack)
+    assert http.post(f"/api/v2/workspaces/{ws}/vars", json={"data": {"type": "vars", "attributes": {
+        "key": "KEPT_SECRET", "value": "sealed-before-the-kill", "category": "env",
+        "sensitive": True}}}).status_code == 201
 
     busy = make_workspace(http, "durable", "busy", **{"auto-apply": True})
     upload_config(http, busy, {"main.tf": 'resource "null_resource" "slow" {\n  provisioner "local-exec" {\n'
@@ -153,6 +157,16 @@ def test_sigkill_of_the_whole_stack_loses_nothing_acknowledged(tmp_path):
         assert http.post(f"/api/v2/runs/{follower}/actions/apply").status_code == 202
         assert poll(lambda: run_attrs(http, follower)["status"], lambda s: s in ("applied", "errored"),
                     timeout=180) == "applied"
+        # the sealed value opens after the restart: a new run's provisioner sees it
+        upload_config(http, ws, {"main.tf": 'resource "null_resource" "kept" {}\n'
+                                            'resource "null_resource" "secret" {\n  provisioner "local-exec" {\n'
+                                            '    command = "echo secret-length=$${#KEPT_SECRET}"\n  }\n}\n'})
+        after = start_run(http, ws, "after the restart")
+        assert poll(lambda: run_attrs(http, after)["status"], lambda s: s in ("applied", "errored"),
+                    timeout=120) == "applied", run_attrs(http, after)
+        apply_log = httpx.get(http.get(f"/api/v2/runs/{after}/apply").json()["data"]["attributes"]
+                              ["log-read-url"]).text
+        assert f"secret-length={len('sealed-before-the-kill')}" in apply_log
     finally:
         stop_dev_stack(again)
     assert poll(lambda: _stack_processes(home), lambda p: p == [], timeout=20) == []
