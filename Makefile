@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# python-hcl2 compiles its grammar on first use (2-4 s) and caches it in its package:
+	# once here, so no request pays for it (HCL variable values are parsed on write)
+	$(BIN)/python -c 'import hcl2; hcl2.loads("a = 1")'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -132,7 +132,7 @@ def _depth(text: str) -> int:
     return deepest
 
 
-def check_hcl(value: str, parse) -> None:
+def check_hcl(value: str, parse, *, sensitive: bool = False) -> None:
     """An HCL value is one expression and nothing else: it is parsed as `v = (\\n<value>\\n)`,
     exactly as the phase writes it into its .tfvars file, and must yield exactly that one
     attribute (a value that closes the parenthesis to add another variable is refused).
@@ -144,6 +144,8 @@ def check_hcl(value: str, parse) -> None:
         parsed = parse(hcl_assignment("v", value))
     except Exception as exc:  # noqa: BLE001 - any parser failure is the value's fault
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if sensitive:       # the parser quotes the value: a sensitive one is never echoed
+            reason = f"{type(exc).__name__} (details withheld: the value is sensitive)"
         raise Unprocessable(f"the value is not valid HCL: {reason[:300]}",
                             pointer=_pointer("value")) from None
     if not isinstance(parsed, dict) or set(parsed) != {"v"}:
@@ -172,7 +174,7 @@ def validate_new(attrs: dict, parse_hcl) -> tuple[dict, str | None]:
     hcl = _bool(attrs, "hcl", False)
     sensitive = _bool(attrs, "sensitive", False)
     if hcl and category == TERRAFORM:
-        check_hcl(value, parse_hcl)
+        check_hcl(value, parse_hcl, sensitive=sensitive)
     return {"key": key, "category": category, "hcl": hcl, "sensitive": sensitive,
             "description": _text(attrs, "description", MAX_DESCRIPTION, "")}, value
 
@@ -200,7 +202,7 @@ def validate_update(var: Variable, attrs: dict, parse_hcl) -> tuple[dict, str | 
     hcl = out.get("hcl", var.hcl)
     if hcl and var.category == TERRAFORM:
         if value is not None:
-            check_hcl(value, parse_hcl)
+            check_hcl(value, parse_hcl, sensitive=out.get("sensitive", var.sensitive))
         elif "hcl" in attrs and not var.hcl and not var.sensitive:
             check_hcl(var.value or "", parse_hcl)
     return out, value

@@ -89,6 +89,13 @@ def test_hcl_values_that_smuggle_or_do_not_parse(value, reason):
     assert reason in refused.value.detail
 
 
+def test_a_sensitive_hcl_value_is_not_quoted_in_the_refusal():
+    with pytest.raises(Unprocessable) as refused:
+        rules.validate_new({"key": "k", "category": "terraform", "hcl": True, "sensitive": True,
+                            "value": "[ hunter2-secret"}, parse_hcl)
+    assert "hunter2" not in refused.value.detail and "withheld" in refused.value.detail
+
+
 def test_the_runner_writes_hcl_exactly_as_validated():
     for key, value in (("a", "1"), ("b", "{\n x = 1\n}")):
         assert phases.hcl_assignment(key, value) == rules.hcl_assignment(key, value)
