@@ -213,9 +213,9 @@ def test_all_vars_applies_precedence(api, org, workspace, ws_vars):
     assert found == {"size": "workspace", "color": "set"}
 
 
-def test_the_bundle_follows_every_change_and_concurrent_writers_lose_nothing(api, workspace, ws_vars):
-    import threading
-
+def test_the_bundle_follows_every_change(api, workspace, ws_vars):
+    """(Concurrent writers are tested through the dev stack: moto's in-process DynamoDB is not
+    safe for concurrent transactions, tests/e2e/test_devstack_variables.py.)"""
     from chalicelib.storage import variables as store
     ids = [api.post(ws_vars, var_body(f"k{i}", f"v{i}")).json["data"]["id"] for i in range(3)]
     api.patch(f"{ws_vars}/{ids[0]}", {"data": {"attributes": {"key": "renamed", "value": "new"}}})
@@ -223,18 +223,6 @@ def test_the_bundle_follows_every_change_and_concurrent_writers_lose_nothing(api
     bundled, _ = store.owners([workspace])[workspace]
     assert sorted((v.key, v.value) for v in bundled) == [("k2", "v2"), ("renamed", "new")]
     assert bundled == store._query_owner(workspace)[0]
-    errors = []
-
-    def add(i):
-        resp = api.post(ws_vars, var_body(f"c{i}", "x"))
-        if resp.status_code != 201:
-            errors.append(resp.status_code)
-    threads = [threading.Thread(target=add, args=(i,)) for i in range(6)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    assert errors == []
-    assert store.owners([workspace])[workspace][0] == store._query_owner(workspace)[0]
-    assert len(api.get(ws_vars).json["data"]) == 8
 
 
 def test_deleting_a_workspace_deletes_its_variables(api, workspace, ws_vars):
