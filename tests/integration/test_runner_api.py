@@ -69,6 +69,10 @@ def test_tokens_do_not_cross_between_the_apis(live_phase, org):
         "attributes"]["token"]
     _error(engine.api.as_token(org_token).get(f"{base}/configuration"), 401)
     _error(engine.api.as_token(org_token).post(f"{base}/outcome", {"ok": True}), 401)
+    # the one answer that carries sensitive values: its phase's credential only
+    _error(engine.api.get(f"{base}/variables"), 401)
+    _error(engine.api.as_token(org_token).get(f"{base}/variables"), 401)
+    _error(_as(engine, credential).get(f"/api/runner/v1/phases/{run.apply.id}/variables"), 404)
     # the runner's credential is no API token
     _error(_as(engine, credential).get(f"/api/v2/runs/{run.id}"), 401)
     _error(_as(engine, credential).get(f"/api/v2/organizations/{org}"), 401)
@@ -87,4 +91,5 @@ def test_an_outcome_counts_once_and_closes_nothing_it_should_not(live_phase):
     assert engine.wait(run.id, "errored") == "errored"
     assert len(engine.get(run.id)["attributes"]["error-text"] or "") < 3000
     _error(runner.post(f"{base}/outcome", {"ok": True, "exit_code": 2}), 401)   # lease closed
+    _error(runner.get(f"{base}/variables"), 401)                  # nor its variables again
     assert engine.status(run.id) == "errored"
