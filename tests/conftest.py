@@ -60,7 +60,8 @@ def poll(read, done, *, timeout: float = 30.0, interval: float = 0.1):
 # -- integration: the app under mock_aws ---------------------------------------------------------
 
 class Api:
-    """Chalice's test client with a token and JSON:API bodies."""
+    """Requests to the app in-process (or, as HttpApi, over HTTP) with a token and JSON:API
+    bodies."""
 
     def __init__(self, http, token: str | None) -> None:
         self.http, self.token = http, token
@@ -119,6 +120,17 @@ class HttpApi(Api):
         return resp
 
 
+@pytest.fixture(autouse=True)
+def the_process_environment_stays_real():
+    """Every test leaves `os.environ` the process's own mapping: a copy put in its place (as
+    chalice.test's client does around each request) detaches the settings the tests change
+    from what later tests and terraform's processes see."""
+    real = os.environ
+    yield
+    assert os.environ is real and isinstance(os.environ, os._Environ), \
+        "os.environ was replaced during the test"
+
+
 @pytest.fixture
 def aws():
     """A fresh emulated account with every resource of infra/resources.yaml."""
@@ -157,10 +169,11 @@ def app_module(aws):
 
 @pytest.fixture
 def api(app_module):
-    from chalice.test import Client
+    from chalicelib.executor.inprocess import InProcessHttp
 
-    with Client(app_module.app) as client:
-        yield Api(client.http, ADMIN_TOKEN)
+    # not chalice.test's Client: it swaps os.environ per request, unsafe next to a runner's
+    # threads (InProcessHttp says how)
+    yield Api(InProcessHttp(app_module.app), ADMIN_TOKEN)
 
 
 @pytest.fixture
