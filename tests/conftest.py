@@ -139,7 +139,7 @@ def aws():
     from chalicelib import config
     from chalicelib.aws import clients
     from chalicelib.local import provision
-    from chalicelib.services import identity
+    from chalicelib.services import identity, organization_names
 
     # the emulated account lives in this process: runners run here too (executor/inprocess.py)
     previous = os.environ.get("TERRALESS_EXECUTOR")
@@ -150,6 +150,7 @@ def aws():
         staging.binary.cache_clear()    # each test resolves terraform from its own settings
         clients.reset()
         identity.principal_cache.clear()
+        organization_names.clear()
         provision.provision()
         identity.ensure_site_admin(ADMIN_TOKEN)
         yield

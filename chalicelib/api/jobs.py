@@ -7,7 +7,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from ..domain.errors import Unprocessable
-from ..services import identity, jobs, workspaces
+from ..services import identity, jobs, organization_names, workspaces
 from . import jsonapi
 from .routing import route
 
@@ -35,14 +35,15 @@ def _job_doc(job) -> dict:
         "createdDate": job.created_at, "updatedDate": job.updated_at,
         "approvalTeam": next((s.team for s in job.steps if s.type == "approval" and s.team), None),
         "steps": [{"id": s["id"], **s["attributes"]} for s in steps]},
-        "relationships": {"organization": _rel("organization", job.org),
+        "relationships": {"organization": _rel("organization", organization_names.name_of(job.org)),
                           "workspace": _rel("workspace", job.workspace_id),
                           "step": {"data": [{"type": "step", "id": s.id} for s in job.steps]}}}
 
 
 def _included(job) -> list:
     ws = workspaces.get(identity.system_principal(), job.workspace_id)
-    return [{"type": "organization", "id": job.org, "attributes": {"name": job.org}},
+    name = organization_names.name_of(job.org)
+    return [{"type": "organization", "id": name, "attributes": {"name": name}},
             {"type": "workspace", "id": ws.id, "attributes": {
                 "name": ws.name, "locked": bool(ws.locked), "executionMode": ws.execution_mode,
                 "terraformVersion": ws.terraform_version}},
@@ -53,7 +54,7 @@ def _template_doc(t) -> dict:
     return {"type": "template", "id": t.id, "attributes": {
         "name": t.name, "description": t.description, "version": t.version, "tcl": t.tcl,
         "createdDate": t.created_at, "updatedDate": t.updated_at},
-        "relationships": {"organization": _rel("organization", t.org)}}
+        "relationships": {"organization": _rel("organization", organization_names.name_of(t.org))}}
 
 
 def _data(call) -> dict:

@@ -45,8 +45,7 @@ def delete_organization(call, org):
 
 @route(bp, "/api/v2/organizations/{org}/entitlement-set")
 def show_entitlements(call, org):
-    identity.get_org(call.principal, org)
-    return jsonapi.document(render.entitlement_set(org))
+    return jsonapi.document(render.entitlement_set(identity.get_org(call.principal, org).name))
 
 
 @route(bp, "/api/v2/organizations/{org}/authentication-token", ("POST",))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 
 from ..domain.configuration_versions import ConfigurationVersion
+from ..services import organization_names
 
 V2 = "/api/v2"
 
@@ -24,7 +25,7 @@ def organization(org) -> dict:
         "id": org.name, "type": "organizations",
         "attributes": {
             "name": org.name, "email": org.email, "created-at": org.created_at,
-            "external-id": org.name, "session-timeout": org.session_timeout,
+            "external-id": org.key, "session-timeout": org.session_timeout,
             "session-remember": org.session_remember,
             "collaborator-auth-policy": org.collaborator_auth_policy,
             "cost-estimation-enabled": org.cost_estimation_enabled,
@@ -79,7 +80,7 @@ def workspace(ws) -> dict:
             "setting-overwrites": {"execution-mode": False, "agent-pool": False},
         },
         "relationships": {
-            "organization": _rel("organizations", ws.org),
+            "organization": _rel("organizations", organization_names.name_of(ws.org)),
             "current-configuration-version": _rel(
                 "configuration-versions", ws.current_cv_id),
             # the workspace may be held by a Terrakube job (job-...): TFE clients see runs only
@@ -92,7 +93,7 @@ def workspace(ws) -> dict:
                               ws.locked_by.startswith("user-") else None),
         },
         "links": {"self": f"{V2}/workspaces/{ws.id}",
-                  "self-html": f"/app/{ws.org}/workspaces/{ws.name}"},
+                  "self-html": f"/app/{organization_names.name_of(ws.org)}/workspaces/{ws.name}"},
     }
 
 
@@ -166,7 +167,7 @@ def membership(m, u=None) -> dict:
         "attributes": {"status": m.status, "created-at": m.created_at,
                        "email": u.email if u else None},
         "relationships": {
-            "organization": _rel("organizations", m.org),
+            "organization": _rel("organizations", organization_names.name_of(m.org)),
             "user": _rel("users", m.user_id),
             "teams": {"data": [{"type": "teams", "id": owners_team_id(m.org)}]},
         },

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from chalice import Chalice
 
 from ..domain.access import Principal
-from ..services import identity
+from ..services import identity, organization_names
 from .errors import error_response, from_exception
 
 
@@ -35,7 +35,10 @@ def route(blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, public: 
         def handler(**params):
             try:
                 request = blueprint.current_request
+                organization_names.begin_request()
                 principal = None if public else identity.authenticate(bearer(request))
+                if "org" in params:        # URLs name an organization; services use its key
+                    params["org"] = organization_names.key_of(params["org"])
                 return view(Call(request, principal), **params)
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error document
                 return render_error(exc)

@@ -7,7 +7,7 @@ from ..domain.clock import now
 from ..domain.errors import NotFound
 from ..domain.runs import PHASE_FINAL
 from ..services import configuration_versions as cvs
-from ..services import identity, logs, runs, signing, workspaces
+from ..services import identity, logs, organization_names, runs, signing, workspaces
 from . import jsonapi, render
 from .routing import route
 
@@ -167,7 +167,7 @@ def organization_capacity(call, org):
     identity.get_org(call.principal, org)
     active = runs.active_in_org(org)
     running = sum(1 for r in active if r.status.value in ("planning", "applying"))
-    return jsonapi.document({"id": org, "type": "organization-capacity",
+    return jsonapi.document({"id": organization_names.name_of(org), "type": "organization-capacity",
                              "attributes": {"pending": len(active) - running, "running": running}})
 
 

@@ -5,7 +5,7 @@ from chalice import Blueprint, Response
 
 from ..config import settings
 from ..domain.errors import BadRequest
-from ..services import state_versions, workspaces
+from ..services import organization_names, state_versions, workspaces
 from . import jsonapi, render
 from .routing import route
 
@@ -50,7 +50,7 @@ def list_state_versions(call):
     name = jsonapi.query(call.request, "filter[workspace][name]")
     if not org or not name:
         raise BadRequest("filter[organization][name] and filter[workspace][name] are required")
-    return _listing(call, workspaces.get_by_name(call.principal, org, name).id)
+    return _listing(call, workspaces.get_by_name(call.principal, organization_names.key_of(org), name).id)
 
 
 @route(bp, "/api/v2/workspaces/{workspace_id}/state-versions", ("POST",))

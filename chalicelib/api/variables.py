@@ -6,7 +6,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from ..domain.errors import Unprocessable
-from ..services import variables
+from ..services import organization_names, variables
 from . import jsonapi
 from .routing import route
 
@@ -34,7 +34,7 @@ def _var_doc(var) -> dict:
 
 
 def _set_doc(varset, var_ids: list[str] | None = None) -> dict:
-    rel = {"organization": {"data": {"id": varset.org, "type": "organizations"}},
+    rel = {"organization": {"data": {"id": organization_names.name_of(varset.org), "type": "organizations"}},
            "workspaces": {"data": [{"id": w, "type": "workspaces"} for w in varset.workspace_ids]},
            "projects": {"data": []}}
     if var_ids is not None:

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 @dataclass
 class Organization:
+    """`key` is what every table keys the organization by (its members, workspaces, tokens,
+    jobs, tasks): the name it was created with, for good. `name` is its name now, in URLs and
+    documents; a rename changes only that (and the name's claim), so nothing is moved."""
+    key: str
     name: str
     email: str
     created_at: str
@@ -31,7 +35,7 @@ class User:
 class Token:
     token_hash: str
     id: str
-    owner: str                # "user:<id>" or "organization:<name>"
+    owner: str                # "user:<id>" or "organization:<organization key>"
     kind: str                 # user | organization
     created_at: str
     user_id: str | None = None

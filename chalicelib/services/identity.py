@@ -15,8 +15,10 @@ from ..domain.identity import Membership, Organization, Token, User
 from ..domain.ids import new_id
 from ..storage import identity as store
 from ..storage import workspaces as workspace_store
+from . import organization_names as names
+from .caching import TtlCache
+from .organization_names import ORG_NAME
 
-ORG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}\Z")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\Z")   # at most 254 characters, as SMTP
 ADMIN_USER_ID = "user-siteadmin0000001"
 _TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -34,35 +36,8 @@ def new_token_secret() -> str:
 
 # -- authentication ----------------------------------------------------------------------------
 
-class _PrincipalCache:
-    """Lambda containers are reused: remember a resolved token for a few seconds so a request
-    costs one read, not three. Revocations in this process drop the entry at once; other
-    processes see them within TERRALESS_TOKEN_CACHE_SECONDS."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, Principal]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, token_hash: str) -> Principal | None:
-        entry = self._entries.get(token_hash)
-        if entry and entry[0] > time.monotonic():
-            return entry[1]
-        return None
-
-    def put(self, token_hash: str, principal: Principal) -> None:
-        ttl = settings().token_cache_seconds
-        if ttl > 0:
-            with self._lock:
-                if len(self._entries) > 10_000:
-                    self._entries.clear()
-                self._entries[token_hash] = (time.monotonic() + ttl, principal)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-principal_cache = _PrincipalCache()
+# a resolved token, remembered for a few seconds (caching.py): a request costs one read, not three
+principal_cache: TtlCache[Principal] = TtlCache()
 
 
 def authenticate(secret: str | None) -> Principal:
@@ -109,39 +84,52 @@ def _ignoring_conflict(insert, entity) -> None:
 
 
 # -- organizations -----------------------------------------------------------------------------
+#
+# Routes name an organization by its current name; the service works with its key (the name it
+# was created with, which a rename keeps): organization_names.py resolves one into the other.
 
-def get_org(principal: Principal, name: str) -> Organization:
-    principal.require_org(name)
-    org = store.find_org(name)
+def get_org(principal: Principal, key: str) -> Organization:
+    principal.require_org(key)
+    org = store.find_org(key)
     if org is None:
-        raise NotFound(f"organization {name} not found")
-    return org
+        raise NotFound(f"organization {key} not found")
+    return names.remember(org)
 
 
 def list_orgs(principal: Principal) -> list[Organization]:
     if principal.site_admin:
-        return store.all_orgs()
-    names = [principal.org] if principal.kind == KIND_ORGANIZATION else sorted(principal.orgs)
-    return store.orgs_named(names)
+        orgs = store.all_orgs()
+    else:
+        keys = [principal.org] if principal.kind == KIND_ORGANIZATION else list(principal.orgs)
+        orgs = store.orgs_keyed(keys)
+    return sorted(orgs, key=lambda org: org.name)
+
+
+def _valid_name(name: object) -> str:
+    if not isinstance(name, str) or not ORG_NAME.match(name):
+        raise Unprocessable("name must be 1-40 letters, digits, '-' or '_'",
+                            pointer="/data/attributes/name")
+    return name
 
 
 def create_org(principal: Principal, name: str, email: str) -> Organization:
     principal.require_user("create organizations")
-    if not isinstance(name, str) or not ORG_NAME.match(name):
-        raise Unprocessable("name must be 1-40 letters, digits, '-' or '_'",
-                            pointer="/data/attributes/name")
+    _valid_name(name)
     if not isinstance(email, str) or not EMAIL.match(email):
         raise Unprocessable("email is invalid", pointer="/data/attributes/email")
-    org = Organization(name=name, email=email, created_at=now_iso())
+    # the name is the key, unless a renamed organization still holds that key: then a key no
+    # name can be ('.' is not allowed in names)
+    key = name if store.find_org(name) is None else f"{name}.{secrets.token_hex(4)}"
+    org = Organization(key=key, name=name, email=email, created_at=now_iso())
     store.insert_org(org)
     # The creator joins the owners team, as in HCP Terraform.
-    _add_member(name, principal.user_id)
+    _add_member(key, principal.user_id)
     principal_cache.clear()
     return org
 
 
-def update_org(principal: Principal, name: str, attrs: dict) -> Organization:
-    org = get_org(principal, name)
+def update_org(principal: Principal, key: str, attrs: dict) -> Organization:
+    org = get_org(principal, key)
     values = {}
     if "email" in attrs:
         if not isinstance(attrs["email"], str) or not EMAIL.match(attrs["email"]):
@@ -157,60 +145,67 @@ def update_org(principal: Principal, name: str, attrs: dict) -> Organization:
         if not isinstance(attrs["cost-estimation-enabled"], bool):
             raise Unprocessable("cost-estimation-enabled must be a boolean")
         values["cost_estimation_enabled"] = attrs["cost-estimation-enabled"]
-    if "name" in attrs and attrs["name"] != name:
-        raise Unprocessable("renaming organizations is not supported", pointer="/data/attributes/name")
+    new_name = _valid_name(attrs["name"]) if "name" in attrs else org.name
+    if new_name != org.name:
+        # every URL of the organization changes: its owners only, not its token
+        principal.require_user("rename organizations")
     if values:
-        store.update_org(name, values)
+        store.update_org(key, values)
         for field, value in values.items():
             setattr(org, field, value)
-    return org
+    if new_name != org.name:
+        store.rename_org(org, new_name)
+        names.forget(org)
+        org.name = new_name
+    return names.remember(org)
 
 
-def delete_org(principal: Principal, name: str) -> None:
-    org = get_org(principal, name)
+def delete_org(principal: Principal, key: str) -> None:
+    org = get_org(principal, key)
     principal.require_user("delete organizations")
-    for ws in workspace_store.of_org(name):     # the workspaces of an organization go with it
+    for ws in workspace_store.of_org(key):     # the workspaces of an organization go with it
         workspace_store.delete(ws.id)
-    for member in store.members_of(name):
+    for member in store.members_of(key):
         store.delete_membership(member.org, member.user_id)
     if org.token_id:
-        _delete_tokens_of(f"organization:{name}")
-    store.delete_org(name)
+        _delete_tokens_of(f"organization:{key}")
+    store.delete_org(org)
+    names.forget(org)
     principal_cache.clear()
 
 
 # -- organization tokens -----------------------------------------------------------------------
 
-def create_org_token(principal: Principal, org_name: str) -> tuple[Token, str]:
+def create_org_token(principal: Principal, key: str) -> tuple[Token, str]:
     """One organization token at a time: creating a new one revokes the previous one."""
-    get_org(principal, org_name)
+    get_org(principal, key)
     principal.require_user("manage organization tokens")
-    _delete_tokens_of(f"organization:{org_name}")
+    _delete_tokens_of(f"organization:{key}")
     secret = new_token_secret()
-    token = Token(token_hash=hash_token(secret), id=new_id("at"), owner=f"organization:{org_name}",
-                  kind=KIND_ORGANIZATION, org=org_name, description="organization token",
+    token = Token(token_hash=hash_token(secret), id=new_id("at"), owner=f"organization:{key}",
+                  kind=KIND_ORGANIZATION, org=key, description="organization token",
                   created_at=now_iso())
     store.insert_token(token)
-    store.update_org(org_name, {"token_id": token.id})
+    store.update_org(key, {"token_id": token.id})
     return token, secret
 
 
-def get_org_token(principal: Principal, org_name: str) -> Token:
+def get_org_token(principal: Principal, key: str) -> Token:
     """The organization token's metadata (never its secret)."""
-    organization = get_org(principal, org_name)
+    organization = get_org(principal, key)
     principal.require_user("read organization tokens")
     token = store.find_token_by_id(organization.token_id) if organization.token_id else None
     if token is None:
-        raise NotFound(f"organization {org_name} has no authentication token")
+        raise NotFound(f"organization {organization.name} has no authentication token")
     return token
 
 
-def delete_org_token(principal: Principal, org_name: str) -> None:
-    get_org(principal, org_name)
+def delete_org_token(principal: Principal, key: str) -> None:
+    get_org(principal, key)
     principal.require_user("manage organization tokens")
-    if not _delete_tokens_of(f"organization:{org_name}"):
-        raise NotFound(f"organization {org_name} has no token")
-    store.update_org(org_name, {"token_id": None})
+    if not _delete_tokens_of(f"organization:{key}"):
+        raise NotFound(f"organization {key} has no token")
+    store.update_org(key, {"token_id": None})
 
 
 def _delete_tokens_of(owner: str) -> int:
@@ -255,10 +250,10 @@ def find_user(user_id: str) -> User | None:
     return store.find_user(user_id)
 
 
-def invite_member(principal: Principal, org_name: str, email: str) -> tuple[Membership, User]:
+def invite_member(principal: Principal, key: str, email: str) -> tuple[Membership, User]:
     # a member can create runs: an organization token (which cannot) must not make one
     principal.require_user_or_team("invite organization members")
-    get_org(principal, org_name)
+    get_org(principal, key)
     if not isinstance(email, str) or not EMAIL.match(email):
         raise Unprocessable("email is invalid", pointer="/data/attributes/email")
     user = store.find_user_by_email(email)
@@ -266,16 +261,16 @@ def invite_member(principal: Principal, org_name: str, email: str) -> tuple[Memb
         user = User(id=new_id("user"), username=email.split("@")[0], email=email,
                     created_at=now_iso())
         store.insert_user(user)
-    if store.find_membership(org_name, user.id) is not None:
-        raise Conflict(f"{email} is already a member of {org_name}")
-    member = _add_member(org_name, user.id)
+    if store.find_membership(key, user.id) is not None:
+        raise Conflict(f"{email} is already a member of {key}")
+    member = _add_member(key, user.id)
     principal_cache.clear()
     return member, user  # type: ignore[return-value]
 
 
-def list_members(principal: Principal, org_name: str) -> list[Membership]:
-    get_org(principal, org_name)
-    return store.members_of(org_name)
+def list_members(principal: Principal, key: str) -> list[Membership]:
+    get_org(principal, key)
+    return store.members_of(key)
 
 
 def get_membership(principal: Principal, membership_id: str) -> Membership:

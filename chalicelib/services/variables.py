@@ -16,7 +16,7 @@ from ..domain.variables import Variable, Varset
 from ..domain.workspaces import Workspace
 from ..storage import variables as store
 from ..storage import workspaces as workspace_store
-from . import identity, phase_variables, sealing, workspaces
+from . import identity, organization_names, phase_variables, sealing, workspaces
 
 
 def parse_hcl(text: str):
@@ -131,7 +131,7 @@ def workspace_by_name(principal: Principal, org: str | None, name: str | None) -
     """The older /vars endpoints name the workspace by organization and workspace name."""
     if not org or not name:
         raise Unprocessable("filter[organization][name] and filter[workspace][name] are required")
-    return workspaces.get_by_name(principal, org, name)
+    return workspaces.get_by_name(principal, organization_names.key_of(org), name)
 
 
 def forget_workspace(workspace_id: str) -> None:

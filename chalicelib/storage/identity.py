@@ -1,12 +1,13 @@
 """Organizations, users, tokens and memberships in DynamoDB. Access patterns: an organization
-by name, all of them (site admin) through by_kind_name; a user by id or email; a token by the
+by key, its key by its current name (a claim item), all of them (site admin) through by_kind_name; a user by id or email; a token by the
 SHA-256 of its secret (every request), by id, by owner; an organization's members (Query org),
 a user's organizations (by_user), a membership by id (by_id)."""
 from __future__ import annotations
 
+from ..domain.errors import Conflict
 from ..domain.identity import Membership, Organization, Token, User
 from . import base
-from .models import MembershipModel, OrganizationModel, TokenModel, UserModel
+from .models import MembershipModel, OrganizationModel, OrganizationNameModel, TokenModel, UserModel
 
 
 def _converter(entity_type):
@@ -16,45 +17,97 @@ def _converter(entity_type):
 
 
 # -- organizations ------------------------------------------------------------------------------
+#
+# An organization is keyed by the name it was created with (Organization.key) and found by its
+# current name through a claim item `name#<name>` (OrganizationNameModel). Organizations made
+# before claims existed have none: their key is their name as long as they carry no
+# display_name (find_org_key).
+
+_ORG_FIELDS = [f for f in Organization.__dataclass_fields__ if f not in ("key", "name")]
+
+
+def _claim(name: str) -> str:
+    return f"name#{name}"
+
 
 def _org_from(item: OrganizationModel) -> Organization:
-    org = _converter(Organization)(item)
+    org = Organization(key=item.name, name=item.display_name or item.name,
+                       **{f: getattr(item, f) for f in _ORG_FIELDS})
     org.job_seq = int(org.job_seq or 0)
     return org
 
 
 def org_item(org: Organization) -> OrganizationModel:
-    return OrganizationModel(**vars(org))
+    return OrganizationModel(name=org.key, display_name=org.name if org.name != org.key else None,
+                             **{f: getattr(org, f) for f in _ORG_FIELDS})
 
 
-def find_org(name: str) -> Organization | None:
-    return base.find(OrganizationModel, _org_from, name)
+def find_org(key: str) -> Organization | None:
+    return base.find(OrganizationModel, _org_from, key)
+
+
+def find_org_key(name: str) -> str | None:
+    """The key of the organization named `name` now: its claim (one GetItem); an organization
+    older than claims is found under its own name, unless it was renamed since."""
+    try:
+        return OrganizationNameModel.get(_claim(name)).org_key
+    except OrganizationNameModel.DoesNotExist:
+        pass
+    legacy = find_org(name)
+    return legacy.key if legacy is not None and legacy.name == name else None
 
 
 def all_orgs() -> list[Organization]:
     return [_org_from(i) for i in OrganizationModel.by_kind.query("organization")]
 
 
-def orgs_named(names: list[str]) -> list[Organization]:
-    return [_org_from(i) for i in OrganizationModel.batch_get(names)] if names else []
+def orgs_keyed(keys: list[str]) -> list[Organization]:
+    return [_org_from(i) for i in OrganizationModel.batch_get(keys)] if keys else []
 
 
 def insert_org(org: Organization) -> None:
-    with base.conditional(f"organization {org.name} already exists"):
-        org_item(org).save(condition=OrganizationModel.name.does_not_exist())
+    """The organization and the claim of its name, in one transaction: two creators of one
+    name cannot both succeed."""
+    legacy = find_org(org.name)
+    if legacy is not None and legacy.name == org.name:
+        raise Conflict(f"organization {org.name} already exists")
+    with base.conditional(f"organization {org.name} already exists"), base.transaction() as tx:
+        tx.save(OrganizationNameModel(_claim(org.name), org_key=org.key),
+                condition=OrganizationNameModel.name.does_not_exist())
+        tx.save(org_item(org), condition=OrganizationModel.name.does_not_exist())
 
 
-def update_org(name: str, values: dict) -> None:
+def rename_org(org: Organization, new_name: str) -> None:
+    """The claim moves from the old name to the new one and the organization takes the new
+    name, in one transaction conditioned on its name being still the one read."""
+    legacy = find_org(new_name)
+    if legacy is not None and legacy.name == new_name:
+        raise Conflict(f"organization {new_name} already exists")
+    display = OrganizationModel.display_name
+    still_named = (display == org.name) if org.name != org.key else display.does_not_exist()
+    with base.conditional(f"organization {new_name} already exists, or {org.name} changed "
+                          "concurrently"), base.transaction() as tx:
+        tx.delete(OrganizationNameModel(_claim(org.name)))
+        tx.save(OrganizationNameModel(_claim(new_name), org_key=org.key),
+                condition=OrganizationNameModel.name.does_not_exist())
+        tx.update(OrganizationModel(name=org.key),
+                  actions=[display.set(new_name) if new_name != org.key else display.remove()],
+                  condition=OrganizationModel.name.exists() & still_named)
+
+
+def update_org(key: str, values: dict) -> None:
     """`values`: field -> new value (None removes it)."""
     actions = [getattr(OrganizationModel, k).set(v) if v is not None
                else getattr(OrganizationModel, k).remove() for k, v in values.items()]
-    with base.conditional(f"organization {name} was deleted concurrently"):
-        OrganizationModel(name=name).update(actions=actions,
-                                            condition=OrganizationModel.name.exists())
+    with base.conditional(f"organization {key} was deleted concurrently"):
+        OrganizationModel(name=key).update(actions=actions,
+                                           condition=OrganizationModel.name.exists())
 
 
-def delete_org(name: str) -> None:
-    OrganizationModel(name=name).delete()
+def delete_org(org: Organization) -> None:
+    with base.transaction() as tx:
+        tx.delete(OrganizationNameModel(_claim(org.name)))
+        tx.delete(OrganizationModel(name=org.key))
 
 
 # -- users ----------------------------------------------------------------------------------------

@@ -45,10 +45,12 @@ class OrganizationsByKind(GlobalSecondaryIndex):
 
 
 class OrganizationModel(Model):
-    """GetItem by name; all organizations (site admin) by Query on by_kind_name."""
+    """GetItem by key (`name`: the name it was created with); all organizations (site admin) by
+    Query on by_kind_name. `display_name` is set once it is renamed."""
     Meta = _meta("organizations")
     name = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute(default="organization")
+    display_name = UnicodeAttribute(null=True)
     email = UnicodeAttribute()
     created_at = UnicodeAttribute()
     session_timeout = NumberAttribute(null=True)
@@ -58,6 +60,14 @@ class OrganizationModel(Model):
     token_id = UnicodeAttribute(null=True)
     job_seq = NumberAttribute(default=0)      # Terrakube jobs of the organization (dense)
     by_kind = OrganizationsByKind()
+
+
+class OrganizationNameModel(Model):
+    """The claim of an organization's current name, `name#<name>` -> its key (same table: no
+    key of an organization contains '#'; no `kind`, so not in by_kind_name)."""
+    Meta = _meta("organizations")
+    name = UnicodeAttribute(hash_key=True)
+    org_key = UnicodeAttribute()
 
 
 class UsersByEmail(GlobalSecondaryIndex):
@@ -379,7 +389,7 @@ class TemplateModel(Model):
     by_org_name = TemplatesByOrgName()
 
 
-ALL_MODELS = (OrganizationModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
+ALL_MODELS = (OrganizationModel, OrganizationNameModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
               ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel, TaskModel, ConsulServiceModel,
               TaskEventModel, ConsulKVModel, JobModel, TemplateModel, *VARIABLE_MODELS)
 

@@ -118,6 +118,11 @@ def test_sigkill_of_the_whole_stack_loses_nothing_acknowledged(tmp_path):
         "key": "KEPT_SECRET", "value": "sealed-before-the-kill", "category": "env",
         "sensitive": True}}}).status_code == 201
 
+    # a renamed organization: its name claim moved in one transaction, replayed as one
+    make_workspace(http, "first-name", "any")
+    assert http.patch("/api/v2/organizations/first-name", json={"data": {"attributes": {
+        "name": "second-name"}}}).status_code == 200
+
     busy = make_workspace(http, "durable", "busy", **{"auto-apply": True})
     upload_config(http, busy, {"main.tf": 'resource "null_resource" "slow" {\n  provisioner "local-exec" {\n'
                                           '    command = "sleep 97"\n  }\n}\n'})
@@ -149,6 +154,8 @@ def test_sigkill_of_the_whole_stack_loses_nothing_acknowledged(tmp_path):
         member = httpx.get(f"{again.url}/api/v2/organizations/durable",
                            headers={"Authorization": f"Bearer {team_token['attributes']['token']}"})
         assert member.status_code == 200                            # the token still works
+        assert http.get("/api/v2/organizations/first-name").status_code == 404
+        assert http.get("/api/v2/organizations/second-name/workspaces/any").status_code == 200
 
         lost = run_attrs(http, interrupted)
         assert lost["status"] == "errored" and "restarted" in lost["error-text"]
