@@ -285,9 +285,11 @@ class DevStack:
         return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/vnd.api+json"}
 
 
-def launch_dev_stack(home: Path, ports: dict | None = None, **env_extra: str) -> DevStack:
+def launch_dev_stack(home: Path, ports: dict | None = None, *, as_uid: int | None = None,
+                     **env_extra: str) -> DevStack:
     """`terraless dev` as a child in its own session (the tests kill its whole group), with the
-    suite's short heartbeat and grace periods; returns once its API answers."""
+    suite's short heartbeat and grace periods; returns once its API answers. `as_uid`: started
+    as that unprivileged user (setpriv), as a service not run by root is."""
     import httpx
 
     ports = ports or {"api": _free_port(), "moto": _free_port(), "tls": _free_port()}
@@ -300,7 +302,10 @@ def launch_dev_stack(home: Path, ports: dict | None = None, **env_extra: str) ->
                TERRALESS_HEARTBEAT_SECONDS="10", TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS="1",
                TERRALESS_CANCEL_GRACE_SECONDS="3", **env_extra)
     log = os.fdopen(os.open(home / "dev.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "chalicelib.cli", "dev"], cwd=ROOT, env=env,
+    command = [sys.executable, "-m", "chalicelib.cli", "dev"]
+    if as_uid is not None:
+        command = unprivileged_command(as_uid, home, env) + command[1:]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{ports['api']}"
 
@@ -315,6 +320,31 @@ def launch_dev_stack(home: Path, ports: dict | None = None, **env_extra: str) ->
     stack = DevStack(url, token, home, proc)
     stack.ports = ports
     return stack
+
+
+def unprivileged_command(uid: int, home: Path, env: dict) -> list[str]:
+    """setpriv to `uid`, with a Python it can run: this one, or (a pyenv under /root is out of
+    its reach) the system's 3.11 with this environment's packages on its path."""
+    os.chown(home, uid, uid)
+    env["HOME"] = str(home)
+    python = os.path.realpath(sys.executable)
+    if not all(p.stat().st_mode & 0o001 for p in Path(python).parents):
+        python = "/usr/bin/python3.11"
+        site = next(p for p in sys.path if p.endswith("site-packages"))
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), site])
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", python]
+
+
+@pytest.fixture(scope="session")
+def unprivileged_stack(tmp_path_factory):
+    """A second dev stack, run by an unprivileged user (nobody): its phases run in the runner's
+    own user-namespace sandbox (executor/isolation.py "userns"), not as root's runner user."""
+    home = tmp_path_factory.mktemp("terraless-unprivileged")
+    for folder in home.parents[:2]:
+        folder.chmod(0o755)
+    stack = launch_dev_stack(home, as_uid=65534)
+    yield stack
+    stop_dev_stack(stack)
 
 
 def stop_dev_stack(stack: DevStack) -> None:
@@ -455,8 +485,8 @@ def engine_in_process(request) -> "Runs":
                 "http://terraless.test")
 
 
-def engine_through_dev_stack(request, org: str = "runs-e2e") -> "Runs":
-    stack = request.getfixturevalue("dev_stack")
+def engine_through_dev_stack(request, org: str = "runs-e2e", stack=None) -> "Runs":
+    stack = stack or request.getfixturevalue("dev_stack")
     api = HttpApi(stack.url, stack.token)
     if api.get(f"/api/v2/organizations/{org}").status_code == 404:
         api.post("/api/v2/organizations", {"data": {"attributes": {"name": org, "email": "r@r.r"}}})

@@ -14,29 +14,84 @@ network namespace of its own:
   providers that download or call the internet do not (the dev stack ships the null provider;
   `TERRALESS_SANDBOX=user` keeps the host network and only drops the user).
 
-Not root (and on Lambda, where the phase gets a function of its own): no isolation here
-(`mode()` says "none"); the README states what holds then."""
+Not root, where the kernel lets an unprivileged user create namespaces ("userns"): the runner
+keeps the service's uid but starts in user, mount, PID and network namespaces of its own, made
+between fork and exec (child_setup): the same empty network; private tmpfs over the stack's
+home, the service user's home, the temporary directories and the whole work directory, with
+only the phase's own directory bound back writable and the staged tools, the runner's code and
+the interpreter bound back read-only. The service's processes are not dumpable
+(protect_process), so a process of the same uid cannot read their `/proc/<pid>/environ`.
+
+Neither (user namespaces disabled, or TERRALESS_SANDBOX=off; and on Lambda, where the phase
+gets a function of its own): no isolation here (`mode()` says "none"); the README states what
+holds then."""
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+USERNS_FLAGS = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 @lru_cache(maxsize=None)
 def mode() -> str:
-    """"user+net", "user" or "none"."""
+    """"user+net", "user", "userns" or "none"."""
     wanted = os.environ.get("TERRALESS_SANDBOX", "auto").lower()
-    if wanted in ("off", "none") or os.geteuid() != 0:
+    if wanted in ("off", "none"):
         return "none"
+    if os.geteuid() != 0:
+        return "userns" if user_namespaces_work() else "none"
     return "user" if wanted == "user" else "user+net"
+
+
+def runs_as_runner_user() -> bool:
+    """The phase runs as a uid of its own (root's sandbox), not the service's."""
+    return mode() in ("user", "user+net")
+
+
+@lru_cache(maxsize=None)
+def user_namespaces_work() -> bool:
+    """Tried in a throwaway process: some kernels and containers refuse unprivileged ones."""
+    probe = ("import ctypes, os; libc = ctypes.CDLL('libc.so.6', use_errno=True); "
+             f"os._exit(0 if libc.unshare({USERNS_FLAGS}) == 0 else 1)")
+    try:
+        return subprocess.run([sys.executable, "-I", "-c", probe], timeout=30,
+                              capture_output=True).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def protect_process() -> None:
+    """Not dumpable: a process of the same uid (a phase's, in "userns" mode) can neither read
+    this one's /proc/<pid>/environ nor attach to it. Reset by exec: every process of the stack
+    calls it at its start."""
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+@dataclass
+class View:
+    """What a phase's processes see of the host's files in "userns" mode (runner/sandbox.py):
+    `hidden` trees are empty tmpfs, but for `writable` and `read_only` paths bound back."""
+    hidden: list[Path] = field(default_factory=list)
+    writable: list[Path] = field(default_factory=list)
+    read_only: list[Path] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps({k: [str(p) for p in v] for k, v in vars(self).items()})
 
 
 def runner_uid() -> int:
@@ -46,7 +101,7 @@ def runner_uid() -> int:
 def hand_over(*paths: Path) -> None:
     """The phase's own directories become the runner's (it writes its plan, state, .terraform,
     its temporary files)."""
-    if mode() == "none":
+    if not runs_as_runner_user():
         return
     uid = runner_uid()
     for path in paths:
@@ -58,10 +113,11 @@ def hand_over(*paths: Path) -> None:
 
 def child_setup() -> None:
     """Runs in the child between fork and exec: its own process group (a cancel's SIGINT reaches
-    terraform and its providers), death with the worker, then the sandbox."""
+    terraform and its providers), death with the worker, then root's sandbox ("userns": the
+    runner enters its own, runner/sandbox.py)."""
     os.setsid()
     current = mode()
-    if current != "none":
+    if runs_as_runner_user():
         # the runner's children get a PID namespace of their own (runner/process.py
         # hold_pid_namespace): nothing of a phase outlives its runner, however it daemonized
         flags = CLONE_NEWPID | (CLONE_NEWNET if current == "user+net" else 0)

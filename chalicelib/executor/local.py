@@ -124,13 +124,27 @@ def interpreter() -> str:
     if chosen:
         return chosen
     mine = Path(os.path.realpath(sys.executable))
-    if isolation.mode() == "none" or _reachable_by_others(mine):
+    if not isolation.runs_as_runner_user() or _reachable_by_others(mine):
         return str(mine)
     return "/usr/bin/python3"
 
 
 def _reachable_by_others(path: Path) -> bool:
     return all(p.stat().st_mode & 0o001 for p in path.parents) and bool(path.stat().st_mode & 0o001)
+
+
+def phase_view(root: Path, code_root: Path, python: str) -> isolation.View:
+    """What the phase's processes see in "userns" mode (isolation.View): nothing of the
+    service's files — the stack's home, the service user's home, the temporary directories,
+    the work directory with every other phase's — but its own directory, and read-only the
+    staged tools, the runner's code and the interpreter."""
+    work_dir = Path(settings().work_dir).resolve()
+    hidden = {Path(os.environ.get("TERRALESS_HOME", ".terraless")).resolve(), Path.home().resolve(),
+              Path(tempfile.gettempdir()).resolve(), Path("/tmp"), Path("/var/tmp"),
+              Path("/dev/shm"), work_dir}
+    prefix = Path(os.path.realpath(python)).parents[1]
+    return isolation.View(hidden=sorted(hidden), writable=[root.resolve()],
+                          read_only=[code_root.resolve(), work_dir / "terraform", prefix])
 
 
 def execute(work: dict, kind: str, name: str) -> bool:
@@ -145,12 +159,15 @@ def execute(work: dict, kind: str, name: str) -> bool:
             # The credential is in the runner's environment, as HCP Terraform gives a phase its
             # run token: the one secret the phase's own code can find (and it is worth nothing
             # beyond this phase). Nothing of the service's environment is passed on.
+            python = interpreter()
             proc = subprocess.Popen(
-                [interpreter(), "-I", "-c", BOOT, str(code_root)], cwd=root, stdin=subprocess.PIPE,
+                [python, "-I", "-c", BOOT, str(code_root)], cwd=root, stdin=subprocess.PIPE,
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(root),
                      "PHASE_CREDENTIAL": work["credential"],
                      "RUNNER_PID_NAMESPACE": "1" if isolation.mode() != "none" else "0",
-                     "RUNNER_LOG_LEVEL": os.environ.get("TERRALESS_LOG_LEVEL", "INFO")},
+                     "RUNNER_LOG_LEVEL": os.environ.get("TERRALESS_LOG_LEVEL", "INFO"),
+                     **({"RUNNER_SANDBOX": phase_view(root, code_root, python).to_json()}
+                        if isolation.mode() == "userns" else {})},
                 preexec_fn=isolation.child_setup)
             try:
                 proc.communicate(json.dumps(description).encode(),

@@ -136,6 +136,8 @@ class Emulator:
 
 
 def run() -> int:
+    from ..executor import isolation  # lazy: as below
+    isolation.protect_process()   # not dumpable: a phase of the same uid cannot read this process
     logging.basicConfig(level=os.environ.get("TERRALESS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     home = Path(os.environ.get("TERRALESS_HOME", ".terraless")).resolve()
@@ -229,7 +231,7 @@ def _serve(home: Path, port: int, stop: threading.Event, emulator: "Emulator | N
     # a SIGKILLed worker's terraform dies with it; what terraform started is adopted and ended
     from ..executor import isolation  # lazy: as above
     from .orphans import OrphanReaper  # lazy: as above
-    reaper = OrphanReaper(isolation.runner_uid()) if isolation.mode() != "none" else None
+    reaper = OrphanReaper(isolation.runner_uid()) if isolation.runs_as_runner_user() else None
     if reaper is not None and not reaper.start():
         reaper = None
     from . import schedule  # lazy: as above

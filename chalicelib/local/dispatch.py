@@ -153,7 +153,9 @@ def _worker_main(conn) -> None:
     """A warm 'Lambda container': imports the app once, then runs invocations sent to it."""
     logging.basicConfig(level=os.environ.get("TERRALESS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s worker[%(process)d] %(name)s %(levelname)s %(message)s")
-    from .lifetime import watch_parent  # lazy: a worker process only
+    from ..executor.isolation import protect_process  # lazy: a worker process only
+    from .lifetime import watch_parent  # lazy: as above
+    protect_process()   # a phase's processes (the same uid where the service is not root) stay out
     watch_parent()      # a stack killed outright takes its workers (and their phases) along
     # lazy: a worker process imports the app once it has the stack's environment
     import app as app_module

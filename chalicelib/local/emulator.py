@@ -194,6 +194,8 @@ def _serve(host: str, port: int, journal_path: Path | None) -> None:
 
 
 def main() -> None:
+    from ..executor.isolation import protect_process  # lazy: the emulator's process only
+    protect_process()       # its environment and memory: not for a phase of the same uid
     spec_path, credentials_path, host, port = sys.argv[1:5]
     journal = os.environ.get("TERRALESS_JOURNAL")
     keys = _seed(json.loads(Path(spec_path).read_text()))

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import client, phases, process
+from . import client, phases, process, sandbox
 
 
 def execute(work: dict, transport: client.Transport | None = None) -> None:
@@ -22,8 +22,13 @@ def execute(work: dict, transport: client.Transport | None = None) -> None:
 
 
 def main() -> None:
+    view = os.environ.pop("RUNNER_SANDBOX", None)
+    if view is not None:
+        sandbox.enter(view)                 # the service is not root: the runner's own sandbox
     if os.environ.get("RUNNER_PID_NAMESPACE") == "1":
         process.enter_pid_namespace()       # from here on, this is the namespace's init
+    if view is not None:
+        sandbox.settle_as_init()
     execute(json.loads(sys.stdin.read()))
 
 
