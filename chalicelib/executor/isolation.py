@@ -37,13 +37,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-CLONE_NEWPID = 0x20000000
+from ..runner.sandbox import CLONE_NEWNET, CLONE_NEWPID, NAMESPACES
+
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
-USERNS_FLAGS = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
@@ -67,7 +64,7 @@ def runs_as_runner_user() -> bool:
 def user_namespaces_work() -> bool:
     """Tried in a throwaway process: some kernels and containers refuse unprivileged ones."""
     probe = ("import ctypes, os; libc = ctypes.CDLL('libc.so.6', use_errno=True); "
-             f"os._exit(0 if libc.unshare({USERNS_FLAGS}) == 0 else 1)")
+             f"os._exit(0 if libc.unshare({NAMESPACES}) == 0 else 1)")
     try:
         return subprocess.run([sys.executable, "-I", "-c", probe], timeout=30,
                               capture_output=True).returncode == 0
