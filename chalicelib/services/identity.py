@@ -149,14 +149,14 @@ def update_org(principal: Principal, key: str, attrs: dict) -> Organization:
     if new_name != org.name:
         # every URL of the organization changes: its owners only, not its token
         principal.require_user("rename organizations")
-    if values:
-        store.update_org(key, values)
-        for field, value in values.items():
-            setattr(org, field, value)
     if new_name != org.name:
-        store.rename_org(org, new_name)
+        store.rename_org(org, new_name, values)
         names.forget(org)
         org.name = new_name
+    elif values:
+        store.update_org(key, values)
+    for field, value in values.items():
+        setattr(org, field, value)
     return names.remember(org)
 
 

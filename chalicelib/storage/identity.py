@@ -77,9 +77,10 @@ def insert_org(org: Organization) -> None:
         tx.save(org_item(org), condition=OrganizationModel.name.does_not_exist())
 
 
-def rename_org(org: Organization, new_name: str) -> None:
+def rename_org(org: Organization, new_name: str, values: dict) -> None:
     """The claim moves from the old name to the new one and the organization takes the new
-    name, in one transaction conditioned on its name being still the one read."""
+    name (and the other `values` of the same request: a refused rename changes nothing), in
+    one transaction conditioned on its name being still the one read."""
     legacy = find_org(new_name)
     if legacy is not None and legacy.name == new_name:
         raise Conflict(f"organization {new_name} already exists")
@@ -91,14 +92,19 @@ def rename_org(org: Organization, new_name: str) -> None:
         tx.save(OrganizationNameModel(_claim(new_name), org_key=org.key),
                 condition=OrganizationNameModel.name.does_not_exist())
         tx.update(OrganizationModel(name=org.key),
-                  actions=[display.set(new_name) if new_name != org.key else display.remove()],
+                  actions=[display.set(new_name) if new_name != org.key else display.remove(),
+                           *_actions(values)],
                   condition=OrganizationModel.name.exists() & still_named)
+
+
+def _actions(values: dict) -> list:
+    return [getattr(OrganizationModel, k).set(v) if v is not None
+            else getattr(OrganizationModel, k).remove() for k, v in values.items()]
 
 
 def update_org(key: str, values: dict) -> None:
     """`values`: field -> new value (None removes it)."""
-    actions = [getattr(OrganizationModel, k).set(v) if v is not None
-               else getattr(OrganizationModel, k).remove() for k, v in values.items()]
+    actions = _actions(values)
     with base.conditional(f"organization {key} was deleted concurrently"):
         OrganizationModel(name=key).update(actions=actions,
                                            condition=OrganizationModel.name.exists())

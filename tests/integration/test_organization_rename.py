@@ -108,8 +108,10 @@ def test_the_old_name_is_free_for_a_new_organization(api, renamed):
     # and the renamed one may take its first name back only once it is free again
     assert _rename(api, "acme-2", "acme").status_code == 409
     assert api.delete("/api/v2/organizations/acme").status_code == 204
-    back = _rename(api, "acme-2", "acme")
+    back = api.patch("/api/v2/organizations/acme-2", {"data": {"attributes": {
+        "name": "acme", "email": "back@acme.test"}}})
     assert back.status_code == 200 and back.json["data"]["id"] == "acme"
+    assert api.get("/api/v2/organizations/acme").json["data"]["attributes"]["email"] == "back@acme.test"
     assert api.get("/api/v2/organizations/acme/workspaces/prod").json["data"]["id"] == renamed["workspace"]
 
 
@@ -126,6 +128,8 @@ def test_a_taken_name_is_a_conflict_and_nothing_changes(api, org, workspace):
     resp = api.patch(f"/api/v2/organizations/{org}", {"data": {"attributes": {
         "name": "other", "email": "changed@acme.test"}}})
     assert resp.status_code == 409 and resp.json["errors"][0]["status"] == "409"
+    # the same request's other attributes are not applied either
+    assert api.get(f"/api/v2/organizations/{org}").json["data"]["attributes"]["email"] == "ops@acme.test"
     assert api.get(f"/api/v2/organizations/{org}/workspaces/prod").json["data"]["id"] == workspace
     assert api.get("/api/v2/organizations/other/workspaces").json["data"] == []
 
