@@ -1,8 +1,8 @@
 """Terraless: wires the blueprints and event handlers. Nothing else lives here."""
 from chalice import Rate
 
-from chalicelib.api import (configuration_versions, discovery, jobs, organizations, runner,
-                            runs, state_versions, tasks, users, variables, workspaces)
+from chalicelib.api import (configuration_versions, discovery, function_url, jobs, organizations,
+                            runner, runs, state_versions, tasks, users, variables, workspaces)
 from chalicelib.api.routing import ThreadSafeChalice, jsonapi_errors
 from chalicelib.config import settings
 from chalicelib.runner import main as runner_main
@@ -37,7 +37,10 @@ def on_fetch_request(event):
     return fetches.handle(event.to_dict(), event.context)
 
 
-# Terraform phases: long-running (lambda_timeout in .chalice/config.json), one task at a time.
+# Terraform phases, one task at a time. On AWS these prepare the phase and hand it to the
+# runner function; in the dev stack the local executor runs it inside the handler, so the
+# dispatcher gives them worker processes (chalicelib/local/dispatch.py).
+PHASE_HANDLERS = ("on_plan_task", "on_apply_task", "on_job_step")
 @app.on_sqs_message(queue=settings().queue("plans"), batch_size=1)
 def on_plan_task(event):
     return run_workers.handle_tasks(event.to_dict(), event.context)
@@ -114,3 +117,10 @@ def on_job_step_dead_letter(event):
 @app.lambda_function(name="runner")
 def run_phase(event, context):
     return runner_main.handler(event, context)
+
+
+# The deployed API: a function URL at the host root (discovery where terraform looks for it,
+# no 29 s cut), its payload translated for the routes above (chalicelib/api/function_url.py).
+@app.lambda_function(name="http")
+def serve_function_url(event, context):
+    return function_url.handle(app, event, context)

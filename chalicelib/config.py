@@ -61,13 +61,16 @@ class Settings:
     # there; the runner function calls it over HTTPS
     runner_api_url: str
     runner_function: str
+    # S3 bucket names are global: a deployed stack names its bucket after its account and
+    # region (infra/resources.yaml) and tells its functions; the dev stack keeps <prefix>-blobs
+    blobs_bucket: str | None = None
 
     def resource(self, logical: str) -> str:
         return f"{self.prefix}-{logical}"
 
     @property
     def bucket(self) -> str:
-        return self.resource("blobs")
+        return self.blobs_bucket or self.resource("blobs")
 
     def table(self, logical: str) -> str:
         return self.resource(logical)
@@ -111,6 +114,7 @@ def settings() -> Settings:
         executor=os.environ.get("TERRALESS_EXECUTOR", "local"),
         runner_api_url=os.environ.get("TERRALESS_RUNNER_API_URL", f"http://127.0.0.1:{port}").rstrip("/"),
         runner_function=os.environ.get("TERRALESS_RUNNER_FUNCTION", "terraless-runner"),
+        blobs_bucket=os.environ.get("TERRALESS_BLOBS_BUCKET") or None,
     )
 
 

@@ -3,14 +3,14 @@ handler with a Lambda-shaped event, delete what succeeded. Failed records stay o
 and come back later; the queue's redrive policy moves poison messages to the DLQ, as with a
 Lambda event source mapping.
 
-Handlers are found from the Chalice app's own event sources (no second list). Functions whose
-`lambda_timeout` in .chalice/config.json is long (the terraform phases) run in worker
-processes — warm "containers" that can be killed like a real Lambda, leaving the run to the
-state machine's heartbeat timeout. Short handlers run in threads of the dev stack.
+Handlers are found from the Chalice app's own event sources (no second list). The handlers
+that run a terraform phase here (the app's `PHASE_HANDLERS`: on AWS they hand it to the runner
+function, here the local executor runs it inside the handler) run in worker processes — warm
+"containers" that can be killed like a real Lambda, leaving the run to its lease. Short
+handlers run in threads of the dev stack.
 """
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -19,7 +19,6 @@ import traceback
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from chalice.app import SQSEventConfig
@@ -28,8 +27,6 @@ from ..aws.clients import client
 from ..config import settings
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parents[2]
-LONG_RUNNING_SECONDS = 300
 # A crashed invocation is retried after this delay (Lambda would wait for the queue's whole
 # visibility timeout, which for terraform phases is 16 minutes).
 RETRY_DELAY_SECONDS = int(os.environ.get("TERRALESS_RETRY_DELAY_SECONDS", "2"))
@@ -67,23 +64,10 @@ class _Context:
         return 900_000
 
 
-def _long_running() -> set[str]:
-    try:
-        config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    except (OSError, ValueError):
-        return set()
-    functions = {}
-    for stage in config.get("stages", {}).values():
-        functions.update(stage.get("lambda_functions", {}))
-    functions.update(config.get("lambda_functions", {}))
-    return {name for name, cfg in functions.items()
-            if cfg.get("lambda_timeout", 0) >= LONG_RUNNING_SECONDS}
-
-
 def subscriptions(app, module) -> list[Subscription]:
-    long_running = _long_running()
+    phases = set(getattr(module, "PHASE_HANDLERS", ()))
     return [Subscription(src.queue, src.name, getattr(module, src.name), src.batch_size,
-                         isolated=src.name in long_running)
+                         isolated=src.name in phases)
             for src in app.event_sources if isinstance(src, SQSEventConfig)]
 
 

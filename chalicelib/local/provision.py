@@ -41,6 +41,21 @@ class _Resolver:
             return self.physical[name]
         raise KeyError(f"unresolved Ref {name}")
 
+    def condition(self, name: str) -> bool:
+        return bool(self._evaluate(self.template.get("Conditions", {})[name]))
+
+    def _evaluate(self, expression: Any) -> Any:
+        """The condition functions the template uses: Fn::Equals, Fn::Not (and Condition)."""
+        if isinstance(expression, dict) and len(expression) == 1:
+            (fn, arg), = expression.items()
+            if fn == "Fn::Equals":
+                return self.resolve(arg[0]) == self.resolve(arg[1])
+            if fn == "Fn::Not":
+                return not self._evaluate(arg[0])
+            if fn == "Condition":
+                return self.condition(arg)
+        raise ValueError(f"unsupported condition {expression!r}")
+
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
@@ -55,6 +70,9 @@ class _Resolver:
                 if attr != "Arn":
                     raise KeyError(f"unsupported attribute {logical}.{attr}")
                 return self.arns[logical]
+            if fn == "Fn::If":
+                condition, when_true, when_false = arg
+                return self.resolve(when_true if self.condition(condition) else when_false)
             if fn == "Fn::Sub":
                 text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
                 return re.sub(r"\$\{([^}]+)\}", lambda m: str(
@@ -256,6 +274,7 @@ def provision(template: dict | None = None, prefix: str | None = None) -> dict[s
     account = client("sts").get_caller_identity()["Account"]
     params = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
     params["Prefix"] = prefix
+    params["BlobsBucketName"] = settings().bucket      # the dev stack's name, not a global one
     resolver = _Resolver(template, params, account, settings().region)
     resources = template["Resources"]
     # A bucket's DependsOn on the queue policy (needed by CloudFormation) is a real edge here too.

@@ -75,6 +75,16 @@ def ensure_site_admin(secret: str) -> None:
             user_id=ADMIN_USER_ID, description="bootstrap site-admin token", created_at=now_iso()))
 
 
+def first_site_admin_token() -> str | None:
+    """A new stack's first site-admin token, once: None when its site admin exists already
+    (tokens are shown only when created; more come from the API)."""
+    if store.find_user(ADMIN_USER_ID) is not None:
+        return None
+    secret = new_token_secret()
+    ensure_site_admin(secret)
+    return secret
+
+
 def _ignoring_conflict(insert, entity) -> None:
     """Another process of the stack created it first: that is the same outcome."""
     try:

@@ -42,7 +42,11 @@ def test_every_model_has_its_table_with_the_same_keys_and_indexes():
 def test_bucket_and_queue_names_follow_the_rule_config_uses():
     resources = load_template()["Resources"]
     bucket = resources["BlobsBucket"]["Properties"]
-    assert bucket["BucketName"]["Fn::Sub"].replace("${Prefix}", settings().prefix) == settings().bucket
+    # the dev stack names its bucket (BlobsBucketName); a deployed stack's default name carries
+    # its account and region, since bucket names are global
+    given, default = bucket["BucketName"]["Fn::If"][1:]
+    assert given == {"Ref": "BlobsBucketName"} and settings().bucket == f"{settings().prefix}-blobs"
+    assert default == {"Fn::Sub": "${Prefix}-${AWS::AccountId}-${AWS::Region}-blobs"}
     assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
     queue = resources["UploadsQueue"]["Properties"]["QueueName"]["Fn::Sub"]
     assert queue.replace("${Prefix}", settings().prefix) == settings().queue("uploads")

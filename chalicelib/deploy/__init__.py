@@ -1,0 +1,1 @@
+"""Deploying Terraless to AWS (or an emulator by endpoint): template, package, stack."""
