@@ -64,6 +64,9 @@ class Settings:
     # S3 bucket names are global: a deployed stack names its bucket after its account and
     # region (infra/resources.yaml) and tells its functions; the dev stack keeps <prefix>-blobs
     blobs_bucket: str | None = None
+    # how long a runner may work on a phase before it stops terraform and stores what it has
+    # (0: no limit of its own; the runner function's is its remaining invocation time)
+    runner_time_limit_seconds: int = 0
 
     def resource(self, logical: str) -> str:
         return f"{self.prefix}-{logical}"
@@ -115,6 +118,7 @@ def settings() -> Settings:
         runner_api_url=os.environ.get("TERRALESS_RUNNER_API_URL", f"http://127.0.0.1:{port}").rstrip("/"),
         runner_function=os.environ.get("TERRALESS_RUNNER_FUNCTION", "terraless-runner"),
         blobs_bucket=os.environ.get("TERRALESS_BLOBS_BUCKET") or None,
+        runner_time_limit_seconds=_int("TERRALESS_RUNNER_TIME_LIMIT_SECONDS", 0),
     )
 
 

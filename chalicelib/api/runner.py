@@ -110,7 +110,7 @@ def outcome(call, phase_id):
     facts = {"ok": body.get("ok") is True,
              "exit_code": body.get("exit_code") if isinstance(body.get("exit_code"), int) else None,
              "interrupted": body.get("interrupted") if body.get("interrupted") in (
-                 "canceled", "force_canceled", "lost") else None,
+                 "canceled", "force_canceled", "lost", "out_of_time") else None,
              "error": str(body.get("error"))[:2000] if body.get("error") else None}
     return _json(phase.report(facts))
 

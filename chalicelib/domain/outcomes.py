@@ -32,3 +32,9 @@ class Outcome(str, Enum):
     def answer(self) -> dict:
         """The output a task token is completed with."""
         return {"outcome": self.value}
+
+
+# A runner stopped terraform at its time limit (the runner function's invocation ends at 15
+# minutes): whatever an apply created is in the state it stored before reporting.
+OUT_OF_TIME = ("the {what} ran out of the runner's time limit: terraform was interrupted and "
+               "the state it had written was stored")

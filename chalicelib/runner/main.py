@@ -32,6 +32,18 @@ def main() -> None:
     execute(json.loads(sys.stdin.read()))
 
 
+# What the runner function keeps of its invocation's time after stopping terraform: the grace
+# for a second interrupt, storing the state, the log and the outcome.
+STOP_MARGIN_SECONDS = 90
+
+
+def time_limit(event: dict, remaining_ms: int) -> int:
+    """The phase's limit inside this invocation: its own, within what the invocation has left."""
+    left = max(1, remaining_ms // 1000 - STOP_MARGIN_SECONDS)
+    own = int(event.get("time_limit_seconds") or 0)
+    return min(own, left) if own > 0 else left
+
+
 def handler(event, context) -> dict:
     """The AWS runner function: invoked by the privileged side with the work description.
     Lambda keeps /tmp between invocations of one container: each phase gets a fresh directory
@@ -43,7 +55,8 @@ def handler(event, context) -> dict:
         config.write_text("provider_installation {\n  direct {}\n}\n")
         tools = {"binary": os.environ.get("RUNNER_TERRAFORM", "/opt/bin/terraform"),
                  "cli_config": str(config), "version": os.environ.get("RUNNER_TERRAFORM_VERSION", "")}
-        execute({**event, "workdir": str(root), "tools": tools})
+        execute({**event, "workdir": str(root), "tools": tools,
+                 "time_limit_seconds": time_limit(event, context.get_remaining_time_in_millis())})
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return {"done": event.get("phase_id")}

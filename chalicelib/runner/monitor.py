@@ -65,17 +65,24 @@ class Monitor:
     """Watches what the phase works for through `probe` — which answers "canceled",
     "force_canceled" or None — and the heartbeat for a lost task."""
 
-    def __init__(self, beat: Heartbeat, probe: Callable[[], str | None], grace_seconds: float) -> None:
+    def __init__(self, beat: Heartbeat, probe: Callable[[], str | None], grace_seconds: float,
+                 deadline: float | None = None) -> None:
         self.beat, self.probe, self.grace = beat, probe, grace_seconds
+        self.deadline = deadline          # time.monotonic() by which terraform must have stopped
         self.last_poll = 0.0
         self.cancel_at: float | None = None
-        self.outcome: str | None = None   # canceled | force_canceled | lost
+        self.outcome: str | None = None   # canceled | force_canceled | lost | out_of_time
 
     def tick(self, proc: Process) -> None:
         now = time.monotonic()
         if self.beat.lost and self.outcome is None:
             self.outcome = "lost"
             proc.kill()
+        if self.deadline is not None and now >= self.deadline and self.outcome is None:
+            # stopped like a cancel (SIGINT, a second after the grace): terraform writes the
+            # state of what it created, which the phase then stores
+            self.outcome, self.cancel_at = "out_of_time", now
+            proc.interrupt()
         if now - self.last_poll >= CANCEL_POLL_SECONDS:
             self.last_poll = now
             try:

@@ -80,7 +80,9 @@ class Phase:
         self.tools = Tools(work["tools"], self.root)
         self.log = LogStream(lambda seq, text: api.post("logs", {"seq": seq, "text": text}))
         self.beat = Heartbeat(monitoring.beat_of(api), work["heartbeat_seconds"])
-        self.monitor = Monitor(self.beat, monitoring.probe_of(api), work["cancel_grace_seconds"])
+        limit = work.get("time_limit_seconds") or 0
+        self.monitor = Monitor(self.beat, monitoring.probe_of(api), work["cancel_grace_seconds"],
+                               deadline=time.monotonic() + limit if limit > 0 else None)
         self.cwd: Path | None = None
         self.var_env: dict[str, str] = {}
         self.var_files: list[str] = []

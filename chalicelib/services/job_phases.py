@@ -12,7 +12,7 @@ from ..domain.clock import now_iso
 from ..domain.errors import Conflict, Forbidden, NotFound
 from ..domain.jobs import PLAN_STEPS, Job, Step, StepStatus
 from ..domain.leases import Lease
-from ..domain.outcomes import Outcome
+from ..domain.outcomes import OUT_OF_TIME, Outcome
 from ..runner import output
 from ..runner.phases import PLAN_FILE
 from ..storage import configuration_versions as cv_store
@@ -54,6 +54,7 @@ def work(job: Job, step: Step, lease: Lease) -> dict:
         "working_directory": ws.working_directory or "",
         "env": dict(step.env), "scripts": scripts,
         "heartbeat_seconds": s.heartbeat_seconds, "cancel_grace_seconds": s.cancel_grace_seconds,
+        "time_limit_seconds": s.runner_time_limit_seconds,
         "max_unpacked_bytes": s.max_unpacked_bytes, "max_files": s.max_archive_files,
     }
 
@@ -169,6 +170,8 @@ def report(job: Job, step: Step, facts: dict) -> dict:
     text = logs.archive(step.id)
     status = StepStatus.COMPLETED if ok else StepStatus.FAILED
     error = None if ok else (output.error_summary(text) or facts.get("error"))
+    if interrupted == "out_of_time":
+        error = OUT_OF_TIME.format(what="step")
     has_changes = (code == 2) if step.type in PLAN_STEPS and ok else None
     outcome = Outcome.FAILED
     if ok:

@@ -14,7 +14,7 @@ from ..config import settings
 from ..domain.clock import now_iso
 from ..domain.errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..domain.leases import Lease
-from ..domain.outcomes import Outcome
+from ..domain.outcomes import OUT_OF_TIME, Outcome
 from ..domain.runs import Phase, PhaseStatus, Run, RunStatus
 from ..runner import output
 from ..runner.phases import PLAN_FILE
@@ -52,6 +52,7 @@ def work(run: Run, phase: Phase, lease: Lease) -> dict:
         "plan_json": is_plan,
         "working_directory": ws.working_directory or "",
         "heartbeat_seconds": s.heartbeat_seconds, "cancel_grace_seconds": s.cancel_grace_seconds,
+        "time_limit_seconds": s.runner_time_limit_seconds,
         "max_unpacked_bytes": s.max_unpacked_bytes, "max_files": s.max_archive_files,
     }
 
@@ -184,6 +185,10 @@ def report(run: Run, phase: Phase, facts: dict) -> dict:
         raise Conflict(f"{phase.id} has already been reported")
     if interrupted in ("canceled", "force_canceled", "lost"):
         _ended_by_monitor(run, phase, interrupted, token)
+    elif interrupted == "out_of_time":
+        what = "plan" if phase.id == run.plan.id else "apply"
+        _end_errored(run.id, phase.id, OUT_OF_TIME.format(what=what), token,
+                     f"\n{OUT_OF_TIME.format(what=what)}\n")
     elif not facts.get("ok"):
         what = "plan" if phase.id == run.plan.id else "apply"
         reason = f"{what} failed: {facts['error']}" if facts.get("error") else f"terraform {what} failed"
