@@ -10,14 +10,13 @@ import os
 import threading
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 from ..config import settings
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
-_session: list[boto3.session.Session] = []  # one session: it caches the loaded service models
+_session: list = []  # one boto3 session: it caches the loaded service models
 
 
 def _custom_endpoint() -> bool:
@@ -38,6 +37,9 @@ def _make(service: str) -> Any:
         return localstack_client.session.Session(region_name=settings().region).client(
             service, config=cfg)
     if not _session:
+        # boto3 (and s3transfer under it) cost ~150 ms beyond botocore, which pynamodb loads
+        # anyway; a function imports them only when it first calls AWS through a client
+        import boto3  # lazy: as said
         _session.append(boto3.session.Session())
     return _session[0].client(service, config=cfg)
 

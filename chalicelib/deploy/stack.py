@@ -12,21 +12,19 @@ the template (DeletionPolicy: Retain) and stay unless `--delete-data` is given.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 from botocore.exceptions import ClientError
 
-from . import sam, template
+from . import package, sam, template
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_DEADLINE_SECONDS = 3600
@@ -46,6 +44,7 @@ class Deployment:
     resources: int
     # types the target's CloudFormation accepted but did not create (an emulator's gaps)
     not_created: list[str] = field(default_factory=list)
+    sizes: dict = field(default_factory=dict)
 
 
 def _session(region: str | None, profile: str | None) -> boto3.session.Session:
@@ -56,18 +55,6 @@ def _session(region: str | None, profile: str | None) -> boto3.session.Session:
 
 def stack_name(prefix: str) -> str:
     return prefix
-
-
-def _code_zip() -> bytes:
-    """app.py and chalicelib, byte-compiled, entries in a fixed order (the key is its hash)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        paths = [ROOT / "app.py"] + sorted(p for p in (ROOT / "chalicelib").rglob("*.py"))
-        for path in paths:
-            info = zipfile.ZipInfo(str(path.relative_to(ROOT)), date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, path.read_bytes())
-    return buffer.getvalue()
 
 
 def _artefacts_bucket(session, prefix: str) -> str:
@@ -107,12 +94,26 @@ def _wait(cfn, name: str, *, deleting: bool = False) -> str:
     raise TimeoutError(f"stack {name} did not settle within {STACK_DEADLINE_SECONDS} s")
 
 
-def _apply(cfn, name: str, template_url: str, parameters: dict[str, str]) -> str:
+def _unchanged(cfn, name: str, body: dict, parameters: dict[str, str]) -> bool:
+    """The stack already runs this template with these parameters: nothing to update (what
+    CloudFormation would answer; moto 5.2 instead updates every resource, and fails on the
+    runner's layer reference)."""
+    deployed = cfn.get_template(StackName=name)["TemplateBody"]
+    deployed = json.loads(deployed) if isinstance(deployed, str) else deployed
+    given = {p["ParameterKey"]: p.get("ParameterValue")
+             for p in cfn.describe_stacks(StackName=name)["Stacks"][0].get("Parameters", [])}
+    return deployed == body and all(given.get(k) == v for k, v in parameters.items())
+
+
+def _apply(cfn, name: str, template_url: str, parameters: dict[str, str], body: dict) -> str:
     params = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
     kwargs = dict(StackName=name, TemplateURL=template_url, Parameters=params,
                   Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
-    if _stack_status(cfn, name) is None:
+    status = _stack_status(cfn, name)
+    if status is None:
         cfn.create_stack(**kwargs)
+    elif status in _DONE and _unchanged(cfn, name, body, parameters):
+        return status
     else:
         try:
             cfn.update_stack(**kwargs)
@@ -153,13 +154,15 @@ def deploy(prefix: str, *, region: str | None = None, profile: str | None = None
     name = stack_name(prefix)
     with tempfile.TemporaryDirectory() as tmp:
         sam_template = json.loads(Path(template.build_template(str(Path(tmp) / "sam.json"))).read_text())
-    code = _code_zip()
+        artefacts = package.build(Path(tmp) / "package")
     bucket = _artefacts_bucket(session, prefix)
     s3 = session.client("s3")
-    code_key = f"code/{hashlib.sha256(code).hexdigest()}.zip"
-    s3.put_object(Bucket=bucket, Key=code_key, Body=code)
+    code_key = f"code/{hashlib.sha256(artefacts.function_zip).hexdigest()}.zip"
+    layer_key = f"layers/{hashlib.sha256(artefacts.layer_zip).hexdigest()}.zip"
+    s3.put_object(Bucket=bucket, Key=code_key, Body=artefacts.function_zip)
+    s3.put_object(Bucket=bucket, Key=layer_key, Body=artefacts.layer_zip)
     parameters = {"Prefix": prefix, "PublicUrl": public_url or ""}
-    cfn_template = sam.translate(sam_template, bucket, code_key, parameters)
+    cfn_template = sam.translate(sam_template, bucket, code_key, parameters, layer_key)
     body = json.dumps(cfn_template).encode()
     template_key = f"templates/{hashlib.sha256(body).hexdigest()}.json"
     s3.put_object(Bucket=bucket, Key=template_key, Body=body)
@@ -167,12 +170,12 @@ def deploy(prefix: str, *, region: str | None = None, profile: str | None = None
     # cannot be sent inline): a virtual-hosted S3 URL, the form it accepts
     template_url = f"https://{bucket}.s3.{session.region_name}.amazonaws.com/{template_key}"
     cfn = session.client("cloudformation")
-    status = _apply(cfn, name, template_url, parameters)
+    status = _apply(cfn, name, template_url, parameters, cfn_template)
     url = public_url or _function_url(session, prefix)
     if url and url != parameters["PublicUrl"]:
         # the function URL exists only once the stack does: set it where the functions read it
         parameters["PublicUrl"] = url
-        status = _apply(cfn, name, template_url, parameters)
+        status = _apply(cfn, name, template_url, parameters, cfn_template)
     # (moto lists a resource it skipped as an entry without a logical id)
     created = {r["LogicalResourceId"] for r in
                cfn.get_paginator("list_stack_resources").paginate(StackName=name).build_full_result()
@@ -181,7 +184,7 @@ def deploy(prefix: str, *, region: str | None = None, profile: str | None = None
                           if logical not in created})
     return Deployment(prefix=prefix, region=session.region_name, stack=name, status=status,
                       url=url, admin_token=_first_admin_token(session, prefix),
-                      resources=len(created), not_created=not_created)
+                      resources=len(created), not_created=not_created, sizes=artefacts.sizes())
 
 
 def _empty_bucket(s3, bucket: str) -> None:

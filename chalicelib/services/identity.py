@@ -4,10 +4,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
-import time
 
-from ..config import settings
 from ..domain.access import KIND_ORGANIZATION, KIND_USER, Principal
 from ..domain.clock import now_iso
 from ..domain.errors import Conflict, NotFound, Unauthorized, Unprocessable

@@ -10,9 +10,6 @@ import base64
 import os
 import struct
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from ..aws import kms
 
 BLOB_MAGIC = b"TRLSEAL1"
@@ -41,12 +38,22 @@ def open_owner_key(owner_id: str, encrypted: str) -> bytes:
     return kms.open_data_key(base64.b64decode(encrypted), owner_context(owner_id))
 
 
+def _aead():
+    """AES-GCM and its failure, imported on first use: cryptography costs ~30 ms to import and
+    only requests that seal or open need it."""
+    from cryptography.exceptions import InvalidTag  # lazy: as said
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # lazy: as said
+    return AESGCM, InvalidTag
+
+
 def seal(key: bytes, value: str, bound_to: str) -> str:
+    AESGCM, _ = _aead()
     nonce = os.urandom(_NONCE)
     return _b64(nonce + AESGCM(key).encrypt(nonce, value.encode(), bound_to.encode()))
 
 
 def unseal(key: bytes, sealed: str, bound_to: str) -> str:
+    AESGCM, InvalidTag = _aead()
     raw = base64.b64decode(sealed)
     try:
         return AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], bound_to.encode()).decode()
@@ -56,6 +63,7 @@ def unseal(key: bytes, sealed: str, bound_to: str) -> str:
 
 def seal_blob(data: bytes, subject: str) -> bytes:
     """A blob under its own data key: magic, key length, encrypted key, nonce, ciphertext."""
+    AESGCM, _ = _aead()
     plain, encrypted = kms.new_data_key({"terraless:blob": subject})
     nonce = os.urandom(_NONCE)
     return (BLOB_MAGIC + struct.pack(">H", len(encrypted)) + encrypted + nonce
@@ -63,6 +71,7 @@ def seal_blob(data: bytes, subject: str) -> bytes:
 
 
 def open_blob(blob: bytes, subject: str) -> bytes:
+    AESGCM, InvalidTag = _aead()
     if not blob.startswith(BLOB_MAGIC):
         raise Unsealable(f"the blob of {subject} is not sealed")
     at = len(BLOB_MAGIC)

@@ -77,7 +77,7 @@ def download_url(sv: StateVersion) -> str:
     return blobs.presign_get(keys.state(sv.workspace_id, sv.id), ttl=settings().download_url_ttl)
 
 
-def create(principal: Principal, workspace_id: str, attrs: dict) -> StateVersionModel:
+def create(principal: Principal, workspace_id: str, attrs: dict) -> StateVersion:
     """POST /workspaces/:id/state-versions (terraform state push, the remote backend)."""
     ws = workspaces.get(principal, workspace_id)
     if not ws.locked:

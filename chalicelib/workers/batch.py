@@ -6,21 +6,26 @@ import json
 import logging
 import os
 import socket
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType,
-                                                   process_partial_response)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+if TYPE_CHECKING:   # annotations only: Powertools costs ~130 ms to import (the API needs none)
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 
 log = logging.getLogger(__name__)
 
 
 def sqs_handler(record_handler: Callable[[SQSRecord], None]) -> Callable[..., dict]:
-    processor = BatchProcessor(event_type=EventType.SQS)
+    processors: list = []
 
     def handle(event: dict, context=None) -> dict:
+        # lazy: Powertools loads when a queue's handler first runs, not with every function
+        from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType,
+                                                           process_partial_response)
+        if not processors:
+            processors.append(BatchProcessor(event_type=EventType.SQS))
         return process_partial_response(event=event, record_handler=record_handler,
-                                        processor=processor, context=context)
+                                        processor=processors[0], context=context)
     handle.__name__ = f"handle_{record_handler.__name__.lstrip('_')}"
     return handle
 

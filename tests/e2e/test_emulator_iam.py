@@ -17,9 +17,11 @@ def _refused(call) -> int:
 
 def test_the_service_identity_has_the_template_actions_and_no_others(dev_stack):
     ddb = dev_stack.aws_client("dynamodb", "service")
-    assert ddb.describe_table(TableName="terraless-runs")["Table"]["TableName"] == "terraless-runs"
-    # not in .chalice/policy.json: no Scan, no table deletion, no IAM, no secrets but its own
+    assert "Item" not in ddb.get_item(TableName="terraless-runs", Key={"id": {"S": "run-none"}})
+    # not in .chalice/policy.json: no Scan, no table deletion or description, no IAM, no
+    # secrets but its own
     assert _refused(lambda: ddb.scan(TableName="terraless-tokens")) == 403
+    assert _refused(lambda: ddb.describe_table(TableName="terraless-runs")) == 403
     assert _refused(lambda: ddb.delete_table(TableName="terraless-runs")) == 403
     iam = dev_stack.aws_client("iam", "service")
     assert _refused(lambda: iam.create_user(UserName="planted")) == 403
