@@ -84,3 +84,16 @@ def test_every_route_but_discovery_and_ping_needs_a_token(call):
     answer = call("GET", "/api/v2/organizations")
     assert answer["statusCode"] == 401
     assert call("GET", "/api/v2/organizations", headers=bearer("forged.atlasv1.x"))["statusCode"] == 401
+
+
+def test_another_organizations_token_gets_nothing_through_the_url(call, api, org):
+    """The front door adds no way around the routes' checks: an organization token of another
+    organization sees none of this one, and cannot create organizations."""
+    api.post("/api/v2/organizations", {"data": {"type": "organizations", "attributes": {
+        "name": "other", "email": "o@o.o"}}})
+    other = api.post("/api/v2/organizations/other/authentication-token").json["data"]["attributes"]["token"]
+    assert call("GET", f"/api/v2/organizations/{org}/workspaces", headers=bearer(other))["statusCode"] == 404
+    made = call("POST", "/api/v2/organizations", headers=bearer(other), body=json.dumps(
+        {"data": {"type": "organizations", "attributes": {"name": "planted", "email": "p@p.p"}}}))
+    assert made["statusCode"] in (401, 403)
+    assert api.get("/api/v2/organizations/planted").status_code == 404
