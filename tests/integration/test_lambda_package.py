@@ -108,9 +108,12 @@ def test_the_api_runs_from_the_read_only_package(gamma, unpacked, emulator):
                   "name": "from-lambda", "email": "l@l.l"}}}, done.admin_token),
               _url_event("GET", "/api/v2/organizations", token="forged.atlasv1.x")]
     # a mount namespace: the root read-only, a fresh tmpfs the only writable place, Python
-    # without its site-packages (only what the package ships)
+    # without its site-packages (only what the package ships) — the base interpreter, not the
+    # virtualenv's link to it, which may itself live under /tmp
+    python = os.path.realpath(sys.executable)
+    assert not python.startswith("/tmp/"), python
     script = (f"mount --make-rprivate / && mount -t tmpfs tmpfs /tmp && "
-              f"mount -o remount,bind,ro / && exec {sys.executable} -I -S -c \"$CHILD\" {root / 'task'}")
+              f"mount -o remount,bind,ro / && exec {python} -I -S -c \"$CHILD\" {root / 'task'}")
     child = subprocess.run(["unshare", "--mount", "sh", "-c", script], input=json.dumps(events),
                            capture_output=True, text=True, timeout=120, env={**env, "CHILD": CHILD})
     assert child.returncode == 0, child.stderr[-3000:]
