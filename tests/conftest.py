@@ -45,6 +45,28 @@ def make_tgz(files: dict[str, str] | None = None) -> bytes:
     return pack_tgz(files, mtime=1_700_000_000)
 
 
+def git(path, *args: str) -> str:
+    """The real git CLI on a test repository (author, committer and HOME fixed)."""
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(path)}
+    return subprocess.run(["git", *args], cwd=path, env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def git_commit(path, files: dict[str, str], message: str = "change") -> str:
+    """Writes the files into the repository at path (created on first use, branch main) and
+    commits them; returns the commit sha."""
+    if not (path / ".git").exists():
+        path.mkdir(parents=True, exist_ok=True)
+        git(path, "init", "-q", "-b", "main")
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", message)
+    return git(path, "rev-parse", "HEAD")
+
+
 def poll(read, done, *, timeout: float = 30.0, interval: float = 0.1):
     """Call read() until done(value) is true; fail with the last value at the deadline."""
     deadline = time.monotonic() + timeout
@@ -265,9 +287,13 @@ def emulator():
     server = ThreadedMotoServer(port=port, verbose=False)
     server.start()
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-                                            "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+                                            "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "MOTO_PORT")}
+    # MOTO_PORT: where moto's state machine engine sends its own service calls
     os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="testing",
-                      AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+                      AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+                      MOTO_PORT=str(port))
+    # moto's backends are this process's, whichever server serves them: each module starts empty
+    httpx.post(f"http://127.0.0.1:{port}/moto-api/reset", timeout=30).raise_for_status()
     yield f"http://127.0.0.1:{port}"
     server.stop()
     for key, value in saved.items():

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # pinned to the versions this installation runs (and its tests pass with)
 PINNED = ("pynamodb", "aws-lambda-powertools", "pyyaml", "croniter", "python-hcl2",
-          "cryptography", "boto3")
+          "cryptography", "boto3", "dulwich")
 # google-re2's wheels here need glibc 2.27; pip picks its newest release built for Lambda's
 UNPINNED = ("google-re2",)
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_24_x86_64", "manylinux_2_26_x86_64")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..executor import staging
 from . import permissions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +94,8 @@ def _overlay(template: dict) -> dict:
                 body["DependsOn"] = sorted(set(body.get("DependsOn", [])) | set(queues))
         variables = props.setdefault("Environment", {}).setdefault("Variables", {})
         variables["TERRALESS_PREFIX"] = {"Ref": "Prefix"}
+        # the layer's terraform, named without running it (only the runner mounts the layer)
+        variables["TERRALESS_TERRAFORM_VERSION"] = staging.binary_version()
         role = body.get("Properties", {}).get("Role", {}).get("Fn::GetAtt", [None])[0]
         if name == "runner":
             # tenant code: the logs-only role, no pointer to any key or resource
@@ -105,6 +109,7 @@ def _overlay(template: dict) -> dict:
             props["Layers"] = [{"Ref": "TerraformLayer"}]
             variables["RUNNER_TERRAFORM"] = "/opt/bin/terraform"
             variables["RUNNER_PROVIDER_MIRROR"] = "/opt/terraform/plugins"
+            variables["RUNNER_TERRAFORM_VERSION"] = staging.binary_version()
             props["EventInvokeConfig"] = {"MaximumRetryAttempts": 0}
             continue
         resources[role]["Properties"]["Policies"] = [{
@@ -127,7 +132,26 @@ def _overlay(template: dict) -> dict:
     # no output of the URL: `terraless deploy` reads it from Lambda (an emulator's
     # CloudFormation that cannot create function URLs refuses a template whose outputs name one)
     template["Outputs"]["RunnerFunction"] = {"Value": {"Ref": runner}}
+    for body in resources.values():
+        if body["Type"] == "AWS::StepFunctions::StateMachine":
+            _definition_as_string(body["Properties"])
     return template
+
+
+def _definition_as_string(props: dict) -> None:
+    """`Definition` + `DefinitionSubstitutions` as the equivalent `DefinitionString`: the same
+    state machine on CloudFormation, and the form an emulator's CloudFormation reads (moto 5.2
+    ignores `Definition` and creates no state machine at all). Joined, not `Fn::Sub`: moto's
+    `Fn::Sub` turns the definition's `$$.Task.Token` into `$.Task.Token`."""
+    if "Definition" not in props:
+        return
+    text = json.dumps(props.pop("Definition"), separators=(",", ":"))
+    values = props.pop("DefinitionSubstitutions", {})
+    parts: list = []
+    for piece in re.split(r"(\$\{[A-Za-z0-9_]+\})", text):
+        name = piece[2:-1] if piece.startswith("${") and piece.endswith("}") else None
+        parts.append(values[name] if name in values else piece)
+    props["DefinitionString"] = {"Fn::Join": ["", [p for p in parts if p != ""]]}
 
 
 def _queue_for(arn: Any, resources: dict) -> str | None:

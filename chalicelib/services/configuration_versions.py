@@ -98,7 +98,8 @@ def fetch_from_vcs(cv_id: str) -> CVStatus | None:
     ingress = cv.ingress or {}
     try:
         archive_bytes, sha = vcs.fetch_archive(ingress["clone-url"], commit=ingress.get("commit-sha"),
-                                               branch=ingress.get("branch"))
+                                               branch=ingress.get("branch"),
+                                               max_unpacked_bytes=settings().max_unpacked_bytes)
     except vcs.FetchFailed as failed:
         _save_if_still(cv, cv.mark_errored(now_iso(), code="vcs_fetch_failed", message=str(failed)))
         return cv.status

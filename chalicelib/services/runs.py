@@ -179,7 +179,9 @@ def on_cv_processed(cv) -> None:
 
 
 def terraform_version(requested: str) -> str:
-    return staging.binary_version() if requested in (None, "", "latest") else requested
+    if requested not in (None, "", "latest"):
+        return requested
+    return settings().terraform_version or staging.binary_version()
 
 
 def start_waiting(run_id: str) -> bool | None:

@@ -5,7 +5,7 @@ import tarfile
 import pytest
 import requests
 
-from conftest import make_tgz
+from conftest import git_commit, make_tgz
 
 CV = "/api/v2/configuration-versions"
 
@@ -247,21 +247,8 @@ def test_presigned_mode_hands_out_a_direct_s3_url(api, workspace, drain, monkeyp
     config.reset()
 
 
-def _git_repo(path, files):
-    import subprocess
-    path.mkdir()
-    for name, text in files.items():
-        (path / name).write_text(text)
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(path)}
-    for cmd in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "init"]):
-        subprocess.run(["git", *cmd], cwd=path, env=env, check=True)
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
-                          text=True, check=True).stdout.strip()
-
-
 def test_vcs_style_version_is_fetched_then_uploaded(api, workspace, drain, tmp_path):
-    sha = _git_repo(tmp_path / "repo", {"main.tf": 'output "from_git" { value = true }\n'})
+    sha = git_commit(tmp_path / "repo", {"main.tf": 'output "from_git" { value = true }\n'})
     created = api.post(f"/api/v2/workspaces/{workspace}/configuration-versions", {"data": {
         "attributes": {"fetch": True, "auto-queue-runs": False, "ingress-attributes": {
             "clone-url": f"file://{tmp_path / 'repo'}", "branch": "main"}}}})

@@ -67,6 +67,18 @@ def test_names_carry_their_stack_prefix_and_the_stacks_share_none(deployed):
                 assert env["TERRALESS_RUNNER_FUNCTION"] == f"{prefix}-runner"
 
 
+def test_each_stack_has_its_run_state_machine_wired_to_its_own_queues(deployed):
+    sfn, sqs = boto3.client("stepfunctions"), boto3.client("sqs")
+    machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    for prefix in deployed:
+        definition = json.loads(sfn.describe_state_machine(stateMachineArn=machines[f"{prefix}-runs"])["definition"])
+        # a queue URL's host is the endpoint's; its path (account/name) names the queue
+        sent_to = {state["Parameters"]["QueueUrl"].split("/", 3)[-1] for state in definition["States"].values()
+                   if state.get("Resource", "").startswith("arn:aws:states:::sqs:sendMessage")}
+        assert sent_to == {sqs.get_queue_url(QueueName=f"{prefix}-{name}")["QueueUrl"].split("/", 3)[-1]
+                           for name in ("plans", "applies", "run-events")}, sent_to
+
+
 def test_every_queue_a_function_consumes_outlasts_six_function_timeouts(deployed):
     """Measured on the created resources: Lambda refuses a mapping whose queue's visibility
     timeout is shorter than the function's timeout (AWS advises six times)."""
