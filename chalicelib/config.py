@@ -34,7 +34,8 @@ class Settings:
     # "archivist": upload-url is Terraless's own endpoint, which accepts a bearer header and
     # writes the object to S3 (works with every client on real S3 too);
     # "presigned": upload-url is a presigned S3 PUT (largest archives; clients must not send
-    # an Authorization header, which real S3 rejects next to a presigned signature).
+    # an Authorization header, which real S3 rejects next to a presigned signature);
+    # "auto" (default): presigned for the clients known to send none, else the archivist.
     upload_mode: str
     backing_data_retention_days: int
     cts_organization: str
@@ -101,7 +102,7 @@ def settings() -> Settings:
         max_unpacked_bytes=_int("TERRALESS_MAX_UNPACKED_BYTES", 100 * 1024 * 1024),
         upload_url_ttl=_int("TERRALESS_UPLOAD_URL_TTL", 3600),
         download_url_ttl=_int("TERRALESS_DOWNLOAD_URL_TTL", 60),
-        upload_mode=os.environ.get("TERRALESS_UPLOAD_MODE", "archivist"),
+        upload_mode=os.environ.get("TERRALESS_UPLOAD_MODE", "auto"),
         backing_data_retention_days=_int("TERRALESS_BACKING_DATA_RETENTION_DAYS", 30),
         cts_organization=os.environ.get("TERRALESS_CTS_ORGANIZATION", "cts"),
         consul_poll_seconds=_int("TERRALESS_CONSUL_POLL_SECONDS", 10),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from ..domain.configuration_versions import uploads_without_token
 from ..domain.errors import Unprocessable
 from ..services import configuration_versions as cvs
 from . import jsonapi, render
@@ -19,6 +20,13 @@ def _with_includes(call, cv) -> list:
     return included
 
 
+def _upload_url(call, cv) -> str | None:
+    """The upload URL that suits the asking client: presigned S3 for one that sends no token
+    there (no size cap through the API), else the archivist (domain.uploads_without_token)."""
+    return cvs.pending_upload_url(cv, client_sends_no_token=uploads_without_token(
+        call.request.headers.get("user-agent")))
+
+
 @route(bp, "/api/v2/workspaces/{workspace_id}/configuration-versions")
 def list_configuration_versions(call, workspace_id):
     page, size = jsonapi.page_params(call.request)
@@ -31,15 +39,15 @@ def list_configuration_versions(call, workspace_id):
 @route(bp, "/api/v2/workspaces/{workspace_id}/configuration-versions", ("POST",))
 def create_configuration_version(call, workspace_id):
     attrs = jsonapi.data_attributes(call.request, required=False)
-    cv, upload_url = cvs.create(call.principal, workspace_id, attrs)
-    return jsonapi.document(render.configuration_version(cv, upload_url=upload_url), status=201)
+    cv = cvs.create(call.principal, workspace_id, attrs)
+    return jsonapi.document(render.configuration_version(cv, upload_url=_upload_url(call, cv)), status=201)
 
 
 @route(bp, "/api/v2/configuration-versions/{cv_id}")
 def show_configuration_version(call, cv_id):
     cv = cvs.get(call.principal, cv_id)
     # go-tfe reads a pending version's upload-url too (not only from the create answer)
-    return jsonapi.document(render.configuration_version(cv, upload_url=cvs.pending_upload_url(cv)),
+    return jsonapi.document(render.configuration_version(cv, upload_url=_upload_url(call, cv)),
                             included=_with_includes(call, cv))
 
 

@@ -40,20 +40,23 @@ def _ingress(attrs: dict) -> dict | None:
     return {k: raw[k] for k in INGRESS_FIELDS if k in raw}
 
 
-def upload_url(cv: ConfigurationVersion) -> str:
+def upload_url(cv: ConfigurationVersion, *, client_sends_no_token: bool = False) -> str:
     s = settings()
-    if s.upload_mode == "presigned":
+    if s.upload_mode == "presigned" or (s.upload_mode == "auto" and client_sends_no_token):
         return blobs.presign_put(keys.cv_archive(cv.id), ttl=s.upload_url_ttl)
     credential = signing.sign(UPLOAD_PURPOSE, cv.org, cv.id, s.upload_url_ttl)
     return f"{s.public_url}/_archivist/v1/object/{credential}"
 
 
-def pending_upload_url(cv: ConfigurationVersion) -> str | None:
-    """A fresh upload URL while the version still waits for its archive."""
-    return upload_url(cv) if cv.status == CVStatus.PENDING and not cv.is_vcs else None
+def pending_upload_url(cv: ConfigurationVersion, *, client_sends_no_token: bool = False) -> str | None:
+    """A fresh upload URL while the version still waits for its archive, of the kind that suits
+    the client asking (upload_url)."""
+    if cv.status != CVStatus.PENDING or cv.is_vcs:
+        return None
+    return upload_url(cv, client_sends_no_token=client_sends_no_token)
 
 
-def create(principal: Principal, workspace_id: str, attrs: dict) -> tuple[ConfigurationVersion, str]:
+def create(principal: Principal, workspace_id: str, attrs: dict) -> ConfigurationVersion:
     principal.require_user_or_team("create configuration versions")
     ws = workspaces.get(principal, workspace_id)
     auto_queue = flag(attrs, "auto-queue-runs", True)
@@ -78,8 +81,7 @@ def create(principal: Principal, workspace_id: str, attrs: dict) -> tuple[Config
     cv = store.insert(ws, build)
     if fetch:
         request_fetch(cv)
-        return cv, None
-    return cv, upload_url(cv)
+    return cv
 
 
 def request_fetch(cv: ConfigurationVersion) -> None:

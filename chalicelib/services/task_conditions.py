@@ -126,7 +126,7 @@ def trigger(task: Task) -> None:
     workspace, created on behalf of the task's owner (the run records who created the task).
     The small generated archive is validated here, not by waiting for its S3 event."""
     acting = identity.acting_for(task.owner)
-    cv, _ = cvs.create(acting, task.workspace_id, {"auto-queue-runs": False})
+    cv = cvs.create(acting, task.workspace_id, {"auto-queue-runs": False})
     body = pack_tgz(generated(task.org, task.definition))
     version = blobs.put(keys.cv_archive(cv.id), body, length=len(body))
     status = cvs.process_uploaded_object(keys.cv_archive(cv.id), version)

@@ -187,7 +187,7 @@ def execute(principal: Principal, definition: dict, workspace_id: str, *, apply:
     """Runs the task's generated root module on its workspace and answers when the run ended:
     a speculative plan (inspect) or a plan applied at once (run=now). The upload is validated
     here, not by waiting for its S3 event (which then finds it done)."""
-    cv, _ = cvs.create(principal, workspace_id, {"auto-queue-runs": False, "speculative": not apply})
+    cv = cvs.create(principal, workspace_id, {"auto-queue-runs": False, "speculative": not apply})
     # with the condition's current data, as the task's next triggered run would see it
     body = pack_tgz(task_conditions.generated(settings().cts_organization, definition))
     version = blobs.put(keys.cv_archive(cv.id), body, length=len(body))

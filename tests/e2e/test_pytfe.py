@@ -83,3 +83,24 @@ def test_pytfe_variables_and_variable_sets(dev_stack):
     tfe.variable_sets.delete(varset.id)
     tfe.variables.delete(ws.id, plain.id)
     assert [v.key for v in tfe.variables.list(ws.id)] == ["TOKEN"]
+
+
+def test_pytfe_uploads_past_the_function_url_limit_straight_to_s3(dev_stack):
+    """pytfe sends no token to the upload URL, so it gets S3's own: an archive over the 6 MB a
+    deployed API function could take arrives (no Terraless endpoint in between)."""
+    import base64
+    import os
+    from urllib.parse import urlsplit
+    from pytfe import TFEClient, TFEConfig
+    from pytfe.models import ConfigurationVersionCreateOptions, OrganizationCreateOptions, WorkspaceCreateOptions
+    tfe = TFEClient(TFEConfig(address=dev_stack.url, token=dev_stack.token, max_retries=2))
+    tfe.organizations.create(OrganizationCreateOptions(name="pytfe-large", email="p@p.p"))
+    ws = tfe.workspaces.create("pytfe-large", WorkspaceCreateOptions(name="large"))
+    cv = tfe.configuration_versions.create(ws.id, ConfigurationVersionCreateOptions(auto_queue_runs=False))
+    assert urlsplit(cv.upload_url).netloc != urlsplit(dev_stack.url).netloc
+    assert "X-Amz-Signature" in cv.upload_url
+    blob = make_tgz({"main.tf": "# large\n", "data.txt": base64.b64encode(os.urandom(7_000_000)).decode()})
+    assert len(blob) > 6 * 1024 * 1024
+    tfe.configuration_versions.upload_tar_gzip(cv.upload_url, io.BytesIO(blob))
+    poll(lambda: tfe.configuration_versions.read(cv.id).status.value, lambda s: s == "uploaded", timeout=60)
+    assert tfe.configuration_versions.download(cv.id) == blob

@@ -233,6 +233,34 @@ def test_other_organizations_cannot_see_versions(api, workspace, upload):
     assert status(api, cv_id) == "uploaded"
 
 
+@pytest.mark.parametrize("mode,agent,presigned", [
+    ("auto", "pytfe/1.0", True), ("auto", "pytfe/1.0 my-tool/2", True),
+    ("auto", "Terraform/1.0.3 (+https://www.terraform.io)", False), ("auto", None, False),
+    ("auto", "curl/8.0 pytfe/1.0", False), ("archivist", "pytfe/1.0", False),
+    ("presigned", "Terraform/1.0.3", True)])
+def test_the_upload_url_suits_the_client_asking(api, workspace, drain, monkeypatch, mode, agent, presigned):
+    """A client that sends no token to the upload URL gets S3's own (no size cap through the API);
+    one that sends its token, the archivist, which real S3 would refuse as two authentications."""
+    monkeypatch.setenv("TERRALESS_UPLOAD_MODE", mode)
+    from chalicelib import config
+    config.reset()
+    headers = {"User-Agent": agent} if agent else {}
+    created = api.post(f"/api/v2/workspaces/{workspace}/configuration-versions", {"data": {}},
+                       headers=headers)
+    cv_id = created.json["data"]["id"]
+    for shown in (attrs(created), attrs(api.get(f"{CV}/{cv_id}", headers=headers))):
+        assert ("X-Amz-Signature" in shown["upload-url"]) is presigned, shown["upload-url"]
+        assert ("/_archivist/v1/object/" in shown["upload-url"]) is not presigned
+    url = attrs(created)["upload-url"]
+    if presigned:
+        assert requests.put(url, data=make_tgz(), timeout=10).status_code == 200
+    else:     # the archivist, with the token such a client sends along
+        assert api.request("PUT", url.split("terraless.test", 1)[1], raw=make_tgz()).status_code == 200
+    drain()
+    assert status(api, cv_id) == "uploaded"
+    config.reset()
+
+
 def test_presigned_mode_hands_out_a_direct_s3_url(api, workspace, drain, monkeypatch):
     monkeypatch.setenv("TERRALESS_UPLOAD_MODE", "presigned")
     from chalicelib import config
