@@ -110,6 +110,34 @@ def relationship_ids(request, name: str) -> list[str] | None:
     return _identifiers(rel["data"], f"/data/relationships/{name}/data")
 
 
+def _tag_names(data, pointer: str) -> list[str]:
+    if not isinstance(data, list) or len(data) > MAX_PAGE_SIZE * 10:
+        raise Unprocessable("expected a list of tags", pointer=pointer)
+    names = []
+    for item in data:
+        name = (item.get("attributes") or {}).get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            raise Unprocessable("each tag is {type: tags, attributes: {name}}", pointer=pointer)
+        names.append(name)
+    return names
+
+
+def relationship_tag_names(request) -> list[str] | None:
+    """`data.relationships.tags.data` of a workspace body, as names (None when absent)."""
+    body = body_json(request, required=False) or {}
+    rels = (body.get("data") or {}).get("relationships") if isinstance(body, dict) else None
+    rel = rels.get("tags") if isinstance(rels, dict) else None
+    if not isinstance(rel, dict) or "data" not in rel:
+        return None
+    return _tag_names(rel["data"], "/data/relationships/tags/data")
+
+
+def data_tag_names(request) -> list[str]:
+    """A tags relationship body, `{"data": [{type: tags, attributes: {name}}, ...]}`."""
+    body = body_json(request)
+    return _tag_names(body.get("data") if isinstance(body, dict) else None, "/data")
+
+
 def data_ids(request) -> list[str]:
     """A relationship body, `{"data": [{type, id}, ...]}`: the ids."""
     body = body_json(request)

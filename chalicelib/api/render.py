@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 
 from ..domain.configuration_versions import ConfigurationVersion
+from ..domain.workspaces import tag_id
 from ..services import organization_names
 
 V2 = "/api/v2"
@@ -91,10 +92,22 @@ def workspace(ws) -> dict:
                                           f"{V2}/workspaces/{ws.id}/current-state-version"),
             "locked-by": _rel("users", ws.locked_by if ws.locked and ws.locked_by and
                               ws.locked_by.startswith("user-") else None),
+            "tags": {"data": [{"id": tag_id(ws.org, t), "type": "tags"} for t in ws.tag_names or []]},
         },
         "links": {"self": f"{V2}/workspaces/{ws.id}",
                   "self-html": f"/app/{organization_names.name_of(ws.org)}/workspaces/{ws.name}"},
     }
+
+
+def run_event(r, action: str, at: str) -> dict:
+    return {"id": "re-" + hashlib.sha256(f"{r.id}:{action}".encode()).hexdigest()[:16], "type": "run-events",
+            "attributes": {"action": action, "created-at": at,
+                           "description": f"Run {action.replace('-', ' ')}"},
+            "relationships": {"run": _rel("runs", r.id)}}
+
+
+def tag(org: str, name: str) -> dict:
+    return {"id": tag_id(org, name), "type": "tags", "attributes": {"name": name}}
 
 
 def ingress_id(cv: ConfigurationVersion) -> str:

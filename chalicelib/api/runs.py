@@ -94,6 +94,12 @@ def force_cancel_run(call, run_id):
     return jsonapi.accepted()
 
 
+@route(bp, "/api/v2/runs/{run_id}/run-events")
+def list_run_events(call, run_id):
+    run = runs.get(call.principal, run_id)
+    return jsonapi.document([render.run_event(run, action, at) for action, at in run.events()])
+
+
 @route(bp, "/api/v2/runs/{run_id}/plan")
 def show_run_plan(call, run_id):
     run = runs.get(call.principal, run_id)

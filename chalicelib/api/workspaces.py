@@ -12,7 +12,9 @@ bp = Blueprint(__name__)
 
 @route(bp, "/api/v2/organizations/{org}/workspaces")
 def list_workspaces(call, org):
-    found = workspaces.list_in_org(call.principal, org, jsonapi.query(call.request, "search[name]"))
+    found = workspaces.list_in_org(call.principal, org, jsonapi.query(call.request, "search[name]"),
+                                   jsonapi.query(call.request, "search[tags]"),
+                                   jsonapi.query(call.request, "search[exclude-tags]"))
     page, size = jsonapi.page_params(call.request)
     included = [render.organization(identity.get_org(call.principal, org))] \
         if "organization" in jsonapi.includes(call.request) else None
@@ -22,7 +24,11 @@ def list_workspaces(call, org):
 
 @route(bp, "/api/v2/organizations/{org}/workspaces", ("POST",))
 def create_workspace(call, org):
-    ws = workspaces.create(call.principal, org, jsonapi.data_attributes(call.request))
+    attrs = jsonapi.data_attributes(call.request)
+    tags = jsonapi.relationship_tag_names(call.request)
+    if tags is not None:       # go-tfe sends the tags of a new workspace as a relationship
+        attrs = {**attrs, "tag-names": list(attrs.get("tag-names") or []) + tags}
+    ws = workspaces.create(call.principal, org, attrs)
     return jsonapi.document(render.workspace(ws), status=201)
 
 
@@ -81,3 +87,23 @@ def unlock_workspace(call, workspace_id):
 def force_unlock_workspace(call, workspace_id):
     ws = workspaces.unlock(call.principal, workspaces.get(call.principal, workspace_id), force=True)
     return jsonapi.document(render.workspace(ws))
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/relationships/tags")
+def list_workspace_tags(call, workspace_id):
+    ws = workspaces.get(call.principal, workspace_id)
+    return jsonapi.document([render.tag(ws.org, name) for name in ws.tag_names or []])
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/relationships/tags", ("POST",))
+def add_workspace_tags(call, workspace_id):
+    ws = workspaces.get(call.principal, workspace_id)
+    workspaces.change_tags(call.principal, ws, jsonapi.data_tag_names(call.request), add=True)
+    return jsonapi.no_content()
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/relationships/tags", ("DELETE",))
+def remove_workspace_tags(call, workspace_id):
+    ws = workspaces.get(call.principal, workspace_id)
+    workspaces.change_tags(call.principal, ws, jsonapi.data_tag_names(call.request), add=False)
+    return jsonapi.no_content()

@@ -90,8 +90,10 @@ FUNCTIONS: dict[str, dict] = {
                              "consume": "AppliesDeadLetterQueue"},
     "on_job_step_dead_letter": {"capabilities": READ_WRITE + ("fail-tasks",),
                                 "consume": "JobStepsDeadLetterQueue"},
+    # no signing key: the configuration version a trigger makes is written here, never
+    # handed out with an upload URL
     "on_task_trigger_check": {"capabilities": READ_WRITE + (
-        "read-blobs", "write-blobs", "start-runs", "signing-key"),
+        "read-blobs", "write-blobs", "start-runs"),
         "consume": "TaskTriggersQueue", "send": ("TaskTriggersQueue",)},
     "purge_backing_data": {"capabilities": READ_WRITE + ("delete-blobs",)},
     "sweep_lost_phases": {"capabilities": READ_WRITE + ("start-runs", "fail-tasks")},

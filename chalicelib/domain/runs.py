@@ -158,6 +158,13 @@ class Run(WorkspaceItem):
     def is_final(self) -> bool:
         return self.status in FINAL
 
+    def events(self) -> list[tuple[str, str]]:
+        """The run's history as HCP's run events: (action, at) for its creation and each status
+        it reached, oldest first (`plan_queued` -> "plan-queued"). OpenTofu's cloud backend
+        reads them right after creating a run (to show run warnings)."""
+        moves = [(key.removesuffix("-at"), at) for key, at in self.status_timestamps.items()]
+        return sorted([("created", self.created_at), *moves], key=lambda event: event[1])
+
     def actions(self, now: datetime) -> dict[str, bool]:
         return {
             "is-cancelable": self.status in CANCELABLE,

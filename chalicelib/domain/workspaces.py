@@ -1,6 +1,7 @@
 """Workspaces: the entity, its names and settings, and the lock (held by one holder)."""
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -24,6 +25,34 @@ SETTINGS = {
     "trigger-prefixes": ("trigger_prefixes", list),
     "tag-names": ("tag_names", list),
 }
+
+
+# HCP's tag rule: letters, digits, ':', '-' and '_', beginning and ending with a letter or a
+# digit; stored lowercase. A bound on a workspace's tags keeps an item and a filter small.
+TAG = re.compile(r"^[a-z0-9](?:[a-z0-9:_-]{0,253}[a-z0-9])?\Z")
+MAX_TAGS = 100
+
+
+def validate_tags(names: object, pointer: str) -> list[str]:
+    """Tag names, lowercased, each once, in the order given."""
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise Unprocessable("tags must be a list of names", pointer=pointer)
+    out: list[str] = []
+    for name in names:
+        tag = name.lower()
+        if not TAG.match(tag):
+            raise Unprocessable(f"tag {name[:64]!r} must be 1-255 letters, digits, ':', '-' or '_', "
+                                "beginning and ending with a letter or a digit", pointer=pointer)
+        if tag not in out:
+            out.append(tag)
+    if len(out) > MAX_TAGS:
+        raise Unprocessable(f"a workspace holds at most {MAX_TAGS} tags", pointer=pointer)
+    return out
+
+
+def tag_id(org: str, name: str) -> str:
+    """A tag's id: the same for the same name in one organization (HCP's tags are per org)."""
+    return "tag-" + hashlib.sha256(f"{org}\0{name}".encode()).hexdigest()[:16]
 
 
 def validate_name(name: object) -> str:
@@ -58,6 +87,8 @@ def validate_settings(attrs: dict) -> dict:
             raise Unprocessable("working-directory must be a relative path inside the "
                                 "configuration (no '..', not absolute)",
                                 pointer="/data/attributes/working-directory")
+        if attr == "tag-names":
+            value = validate_tags(value, "/data/attributes/tag-names")
         if attr == "execution-mode" and value not in EXECUTION_MODES:
             raise Unprocessable(f"execution-mode must be one of {', '.join(EXECUTION_MODES)}",
                                 pointer="/data/attributes/execution-mode")

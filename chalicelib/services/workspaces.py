@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..domain import workspaces as rules
 from ..domain.access import Principal
 from ..domain.clock import now_iso
-from ..domain.errors import NotFound, Unprocessable
+from ..domain.errors import Conflict, NotFound, Unprocessable
 from ..domain.ids import new_id
 from ..domain.workspaces import Workspace
 from ..storage import workspaces as store
@@ -27,9 +27,36 @@ def get_by_name(principal: Principal, org: str, name: str) -> Workspace:
     return ws
 
 
-def list_in_org(principal: Principal, org: str, search: str | None) -> list[Workspace]:
+def list_in_org(principal: Principal, org: str, search: str | None, tags: str | None = None,
+                exclude_tags: str | None = None) -> list[Workspace]:
+    """`tags` / `exclude_tags`: comma-separated, as go-tfe sends search[tags]."""
     identity.get_org(principal, org)
-    return store.of_org(org, search)
+    def names(raw, pointer):
+        return rules.validate_tags([t.strip() for t in raw.split(",") if t.strip()], pointer) if raw else None
+    return store.of_org(org, search, names(tags, "search[tags]"), names(exclude_tags, "search[exclude-tags]"))
+
+
+def change_tags(principal: Principal, ws: Workspace, names: list[str], *, add: bool,
+                attempts: int = 5) -> Workspace:
+    """Adds or removes tags; a concurrent change of the workspace is read again and retried."""
+    wanted = rules.validate_tags(names, "/data")
+    for attempt in range(attempts):
+        current = list(ws.tag_names or [])
+        tags = current + [t for t in wanted if t not in current] if add else [t for t in current if t not in wanted]
+        rules.validate_tags(tags, "/data")
+        if tags == current:
+            return ws
+        stamp = now_iso()
+        try:
+            store.replace_tags(ws, tags, stamp)
+        except Conflict:
+            if attempt == attempts - 1:
+                raise
+            ws = get(principal, ws.id)
+            continue
+        ws.tag_names, ws.updated_at = tags, stamp
+        return ws
+    return ws
 
 
 def _refuse_taken(org: str, name: str) -> None:

@@ -35,11 +35,25 @@ def find_by_name(org: str, name: str) -> Workspace | None:
     return base.first(Model.by_org_name.query(org, Model.name == name, limit=1), _from)
 
 
-def of_org(org: str, search: str | None = None) -> list[Workspace]:
-    """The organization's workspaces in name order; TFE's search[name] is a partial match
-    (the organization's partition read with a filter)."""
-    condition = Model.name.contains(search) if search else None
+def of_org(org: str, search: str | None = None, tags: list[str] | None = None,
+           exclude_tags: list[str] | None = None) -> list[Workspace]:
+    """The organization's workspaces in name order; TFE's search[name] is a partial match,
+    search[tags] wants every tag, search[exclude-tags] none (the organization's partition read
+    with a filter)."""
+    conditions = [Model.name.contains(search)] if search else []
+    conditions += [Model.tag_names.contains(tag) for tag in tags or []]
+    conditions += [~Model.tag_names.contains(tag) for tag in exclude_tags or []]
+    condition = None
+    for part in conditions:
+        condition = part if condition is None else condition & part
     return [_from(i) for i in Model.by_org_name.query(org, filter_condition=condition)]
+
+
+def replace_tags(ws: Workspace, tags: list[str], updated_at: str) -> None:
+    """The workspace's tags as `tags`, if nothing changed it since it was read."""
+    with base.conditional(f"workspace {ws.id} changed concurrently"):
+        Model(id=ws.id).update(actions=[Model.tag_names.set(tags), Model.updated_at.set(updated_at)],
+                               condition=Model.id.exists() & (Model.updated_at == ws.updated_at))
 
 
 def insert(ws: Workspace) -> None:

@@ -1,0 +1,76 @@
+"""Real peers, built from their Go modules by the tests themselves: each peer is a small wrapper
+module here (its go.mod pins the release and repeats the release's own `replace` lines; go.sum
+pins every dependency), built once into a cache outside the repository, keyed by the wrapper's
+go.mod and go.sum. `python -m tests.peers.build opentofu` builds one by hand.
+
+Without a Go toolchain a peer cannot be built: with CI=true that fails the run; elsewhere the
+tests that need it are skipped with a notice naming the command above."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "terraless" / "peers"
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    package: str        # the main package to build
+    binary: str
+
+    @property
+    def module(self) -> Path:
+        return HERE / self.name
+
+    def key(self) -> str:
+        digest = hashlib.sha256()
+        for part in ("go.mod", "go.sum"):
+            digest.update((self.module / part).read_bytes())
+        return digest.hexdigest()[:16]
+
+    def path(self) -> Path:
+        return CACHE / f"{self.name}-{self.key()}" / self.binary
+
+
+PEERS = {"opentofu": Peer("opentofu", "github.com/opentofu/opentofu/cmd/tofu", "tofu")}
+
+
+class CannotBuild(Exception):
+    pass
+
+
+def build(name: str) -> Path:
+    """The peer's binary, built if the cache does not hold it yet."""
+    peer = PEERS[name]
+    target = peer.path()
+    if target.exists():
+        return target
+    go = shutil.which("go")
+    if go is None:
+        raise CannotBuild(f"no Go toolchain to build {name}: install Go, then "
+                          f"`python -m tests.peers.build {name}`")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{peer.binary}.{os.getpid()}")
+    started = time.monotonic()
+    done = subprocess.run([go, "build", "-trimpath", "-ldflags", "-s -w -X github.com/opentofu/opentofu/version.dev=no", "-o", str(partial), peer.package],
+                          cwd=peer.module, capture_output=True, text=True,
+                          env={**os.environ, "GOFLAGS": "-mod=readonly", "CGO_ENABLED": "0"})
+    if done.returncode != 0:
+        raise CannotBuild(f"building {name} failed:\n{done.stderr[-3000:]}")
+    partial.rename(target)
+    print(f"built {name} in {time.monotonic() - started:.0f} s: {target} "
+          f"({target.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+    return target
+
+
+if __name__ == "__main__":
+    for wanted in sys.argv[1:] or list(PEERS):
+        print(build(wanted))
