@@ -54,6 +54,8 @@ class Settings:
     log_url_ttl: int
     # workers
     terraform_bin: str | None
+    # OpenTofu for the workspaces whose engine is "tofu" (none: such runs are refused)
+    tofu_bin: str | None
     # the version of that binary, when it is known without running it (a deployed function:
     # the terraform layer's, which only the runner function mounts)
     terraform_version: str | None
@@ -116,6 +118,7 @@ def settings() -> Settings:
         run_dedup_seconds=_int("TERRALESS_RUN_DEDUP_SECONDS", 10),
         log_url_ttl=_int("TERRALESS_LOG_URL_TTL", 24 * 3600),
         terraform_bin=os.environ.get("TERRALESS_TERRAFORM_BIN") or None,
+        tofu_bin=os.environ.get("TERRALESS_TOFU_BIN") or None,
         terraform_version=os.environ.get("TERRALESS_TERRAFORM_VERSION") or None,
         work_dir=os.environ.get("TERRALESS_WORK_DIR", os.path.join(
             os.environ.get("TMPDIR", "/tmp"), "terraless-work")),

@@ -74,6 +74,7 @@ def workspace(ws) -> dict:
             "terraform-version": ws.terraform_version,
             "trigger-prefixes": list(ws.trigger_prefixes or []), "trigger-patterns": [],
             "tag-names": list(ws.tag_names or []), "vcs-repo": None, "vcs-repo-identifier": None,
+            "engine": ws.engine,
             "working-directory": ws.working_directory or "", "global-remote-state": False,
             "resource-count": 0, "can-queue-destroy-plan": ws.allow_destroy_plan,
             "actions": {"is-destroyable": True},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
+from ..domain.workspaces import engine_for_client
 from ..services import identity, workspaces
 from . import jsonapi, render
 from .routing import route
@@ -28,6 +29,8 @@ def create_workspace(call, org):
     tags = jsonapi.relationship_tag_names(call.request)
     if tags is not None:       # go-tfe sends the tags of a new workspace as a relationship
         attrs = {**attrs, "tag-names": list(attrs.get("tag-names") or []) + tags}
+    if "engine" not in attrs:
+        attrs = {**attrs, "engine": engine_for_client(call.request.headers.get("user-agent"))}
     ws = workspaces.create(call.principal, org, attrs)
     return jsonapi.document(render.workspace(ws), status=201)
 

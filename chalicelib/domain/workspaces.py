@@ -10,6 +10,9 @@ from .errors import Conflict, Unprocessable
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,90}\Z")
 VERSION = re.compile(r"^(latest|\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?|[~><=!]+ ?\d+(\.\d+){0,2})$")
 EXECUTION_MODES = ("remote", "local", "agent")
+# What a workspace's phases run (OTF's `engine` attribute; Terrakube's iacType): Terraform, or
+# OpenTofu where the service has it (TERRALESS_TOFU_BIN).
+ENGINES = ("terraform", "tofu")
 
 # JSON:API attribute -> (model field, expected type); everything else in a body is ignored.
 SETTINGS = {
@@ -24,7 +27,14 @@ SETTINGS = {
     "file-triggers-enabled": ("file_triggers_enabled", bool),
     "trigger-prefixes": ("trigger_prefixes", list),
     "tag-names": ("tag_names", list),
+    "engine": ("engine", str),
 }
+
+
+def engine_for_client(user_agent: str | None) -> str:
+    """The engine of a workspace a client creates without naming one: OpenTofu's own CLI
+    creates workspaces for configurations only OpenTofu reads (its `cloud` block)."""
+    return "tofu" if (user_agent or "").startswith("OpenTofu/") else "terraform"
 
 
 # HCP's tag rule: letters, digits, ':', '-' and '_', beginning and ending with a letter or a
@@ -89,6 +99,8 @@ def validate_settings(attrs: dict) -> dict:
                                 pointer="/data/attributes/working-directory")
         if attr == "tag-names":
             value = validate_tags(value, "/data/attributes/tag-names")
+        if attr == "engine" and value not in ENGINES:
+            raise Unprocessable(f"engine must be one of {', '.join(ENGINES)}", pointer="/data/attributes/engine")
         if attr == "execution-mode" and value not in EXECUTION_MODES:
             raise Unprocessable(f"execution-mode must be one of {', '.join(EXECUTION_MODES)}",
                                 pointer="/data/attributes/execution-mode")
@@ -129,6 +141,7 @@ class Workspace:
     file_triggers_enabled: bool = True
     trigger_prefixes: list[str] = field(default_factory=list)
     tag_names: list[str] = field(default_factory=list)
+    engine: str = "terraform"
     locked: bool = False
     locked_by: str | None = None
     lock_reason: str | None = None

@@ -51,6 +51,6 @@ def _transport():
 
 def execute(work: dict, kind: str, name: str) -> bool:
     with fresh_workdir(kind, name) as root:
-        description = {**work, "workdir": str(root), "tools": staging.tools()}
+        description = {**work, "workdir": str(root), "tools": staging.tools(work.get("engine", "terraform"))}
         runner_main.execute(description, _transport())
     return True

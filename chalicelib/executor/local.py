@@ -149,7 +149,7 @@ def phase_view(root: Path, code_root: Path, python: str) -> isolation.View:
 
 def execute(work: dict, kind: str, name: str) -> bool:
     code_root = staging.runner_code()
-    tools = staging.tools()
+    tools = staging.tools(work.get("engine", "terraform"))
     with fresh_workdir(kind, name) as root:
         door_path = root / SOCKET_NAME
         with ApiDoor(door_path, settings().runner_api_url):

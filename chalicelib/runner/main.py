@@ -68,7 +68,8 @@ def handler(event, context) -> dict:
         config.write_text(cli_config(os.environ.get("RUNNER_PROVIDER_MIRROR", "/opt/terraform/plugins"),
                                      os.environ.get("RUNNER_TMP", "/tmp")))
         tools = {"binary": os.environ.get("RUNNER_TERRAFORM", "/opt/bin/terraform"),
-                 "cli_config": str(config), "version": os.environ.get("RUNNER_TERRAFORM_VERSION", "")}
+                 "cli_config": str(config), "version": os.environ.get("RUNNER_TERRAFORM_VERSION", ""),
+                 "engine": "terraform"}
         execute({**event, "workdir": str(root), "tools": tools,
                  "time_limit_seconds": time_limit(event, context.get_remaining_time_in_millis())})
     finally:

@@ -120,8 +120,8 @@ class Phase:
         state = self.api.get("state")
         if state:
             (cwd / STATE_FILE).write_bytes(state)
-        self.log.write(f"Terraform v{self.tools.version}\non linux_amd64\n"
-                       "Initializing Terraform configuration...\n")
+        self.log.write(f"{self.tools.name} v{self.tools.version}\non linux_amd64\n"
+                       f"Initializing {self.tools.name} configuration...\n")
         self.cwd = cwd
         self.mark("prepare")
         return cwd

@@ -49,6 +49,8 @@ class Tools:
         self.terraform = description["binary"]
         self.cli_config = description["cli_config"]
         self.version = description.get("version", "unknown")
+        self.engine = description.get("engine", "terraform")
+        self.name = "OpenTofu" if self.engine == "tofu" else "Terraform"
         self.phase_root = phase_root
 
     def env(self, cwd: Path, extra: dict[str, str] | None = None, *, on_path: bool = False) -> dict:

@@ -48,7 +48,7 @@ def work(job: Job, step: Step, lease: Lease) -> dict:
         operation, args, plan_args = "scripts", [], []
     s = settings()
     return {
-        "kind": "job", "subject_id": job.id, "phase_id": step.id,
+        "kind": "job", "subject_id": job.id, "phase_id": step.id, "engine": ws.engine,
         "credential": phase_leases.credential("job", job.id, step.id, lease),
         "operation": operation, "args": args, "plan_args": plan_args, "plan_json": False,
         "working_directory": ws.working_directory or "",

@@ -44,7 +44,7 @@ def work(run: Run, phase: Phase, lease: Lease) -> dict:
     args += [f"-target={a}" for a in opts.target_addrs] + [f"-replace={a}" for a in opts.replace_addrs]
     s = settings()
     return {
-        "kind": "run", "subject_id": run.id, "phase_id": phase.id,
+        "kind": "run", "subject_id": run.id, "phase_id": phase.id, "engine": ws.engine,
         "credential": phase_leases.credential("run", run.id, phase.id, lease),
         "operation": "plan" if is_plan else "apply",
         "args": args if is_plan else [],

@@ -12,8 +12,6 @@ from .schema import meta as _meta
 from .variable_models import VARIABLE_MODELS
 
 
-
-
 def _by_workspace_seq() -> GlobalSecondaryIndex:
     """Page N of a workspace's configuration versions, runs or jobs: its dense seq range.
     (A class per model: pynamodb binds an index class to the model that declares it.)"""
@@ -159,6 +157,7 @@ class WorkspaceModel(Model):
     file_triggers_enabled = BooleanAttribute(default=True)
     trigger_prefixes = ListAttribute(of=UnicodeAttribute, default=list)
     tag_names = ListAttribute(of=UnicodeAttribute, default=list)
+    engine = UnicodeAttribute(null=True)
     locked = BooleanAttribute(default=False)
     locked_by = UnicodeAttribute(null=True)
     lock_reason = UnicodeAttribute(null=True)

@@ -19,6 +19,7 @@ def _from(item: Model) -> Workspace:
         values["current_sv_serial"] = int(values["current_sv_serial"])
     values["trigger_prefixes"] = list(values["trigger_prefixes"] or [])
     values["tag_names"] = list(values["tag_names"] or [])
+    values["engine"] = values["engine"] or "terraform"      # items written before engines
     return Workspace(**values)
 
 
