@@ -402,9 +402,39 @@ def stop_dev_stack(stack: DevStack) -> None:
         stack.proc.kill()
 
 
+_peers: dict[str, object] = {}
+
+
+def peer(name: str) -> Path | None:
+    """A real peer built from its Go module (tests/peers), once per session; None when it
+    cannot be built here (its tests skip, saying how to build it), a failure with CI=true."""
+    if name not in _peers:
+        from peers.build import CannotBuild, build
+        try:
+            _peers[name] = build(name)
+        except CannotBuild as exc:
+            if os.environ.get("CI") == "true":
+                raise
+            print(f"\n*** {exc}\n*** the tests that need {name} are skipped", file=sys.stderr)
+            _peers[name] = exc
+    found = _peers[name]
+    return found if isinstance(found, Path) else None
+
+
+@pytest.fixture(scope="session")
+def tofu_bin() -> Path:
+    found = peer("opentofu")
+    if found is None:
+        pytest.skip(f"OpenTofu could not be built: {_peers['opentofu']}")
+    return found
+
+
 @pytest.fixture(scope="session")
 def dev_stack(tmp_path_factory):
-    stack = launch_dev_stack(tmp_path_factory.mktemp("terraless-home"))
+    # OpenTofu for the workspaces whose engine is tofu (built first when it can be)
+    tofu = peer("opentofu")
+    extra = {"TERRALESS_TOFU_BIN": str(tofu)} if tofu else {}
+    stack = launch_dev_stack(tmp_path_factory.mktemp("terraless-home"), **extra)
     yield stack
     stop_dev_stack(stack)
 

@@ -70,7 +70,9 @@ def workspace(ws) -> dict:
             "file-triggers-enabled": ws.file_triggers_enabled, "locked": ws.locked,
             "locked-reason": ws.lock_reason or "" if ws.locked else "",
             "queue-all-runs": ws.queue_all_runs, "speculative-enabled": ws.speculative_enabled,
-            "source": "tfe-api", "structured-run-output-enabled": True,
+            # plain logs: the phases run terraform without -json (OpenTofu's cloud backend
+            # would otherwise render the plan from JSON log lines, and parse X-TFE-Version as a date)
+            "source": "tfe-api", "structured-run-output-enabled": False,
             "terraform-version": ws.terraform_version,
             "trigger-prefixes": list(ws.trigger_prefixes or []), "trigger-patterns": [],
             "tag-names": list(ws.tag_names or []), "vcs-repo": None, "vcs-repo-identifier": None,
