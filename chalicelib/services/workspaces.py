@@ -31,9 +31,14 @@ def list_in_org(principal: Principal, org: str, search: str | None, tags: str | 
                 exclude_tags: str | None = None) -> list[Workspace]:
     """`tags` / `exclude_tags`: comma-separated, as go-tfe sends search[tags]."""
     identity.get_org(principal, org)
-    def names(raw, pointer):
-        return rules.validate_tags([t.strip() for t in raw.split(",") if t.strip()], pointer) if raw else None
-    return store.of_org(org, search, names(tags, "search[tags]"), names(exclude_tags, "search[exclude-tags]"))
+    return store.of_org(org, search, _tag_list(tags, "search[tags]"),
+                        _tag_list(exclude_tags, "search[exclude-tags]"))
+
+
+def _tag_list(raw: str | None, pointer: str) -> list[str] | None:
+    if not raw:
+        return None
+    return rules.validate_tags([t.strip() for t in raw.split(",") if t.strip()], pointer)
 
 
 def change_tags(principal: Principal, ws: Workspace, names: list[str], *, add: bool,
@@ -42,7 +47,10 @@ def change_tags(principal: Principal, ws: Workspace, names: list[str], *, add: b
     wanted = rules.validate_tags(names, "/data")
     for attempt in range(attempts):
         current = list(ws.tag_names or [])
-        tags = current + [t for t in wanted if t not in current] if add else [t for t in current if t not in wanted]
+        if add:
+            tags = current + [t for t in wanted if t not in current]
+        else:
+            tags = [t for t in current if t not in wanted]
         rules.validate_tags(tags, "/data")
         if tags == current:
             return ws
