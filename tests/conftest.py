@@ -439,6 +439,27 @@ def dev_stack(tmp_path_factory):
     stop_dev_stack(stack)
 
 
+class CliDir:
+    """A working directory and the environment a CLI (terraform, tofu) runs in there."""
+    binary: str
+    work: Path
+    env: dict
+
+    def __call__(self, *args, stdin=None, expect=0):
+        done = subprocess.run([self.binary, *args], cwd=self.work, env=self.env, input=stdin,
+                              capture_output=True, text=True, timeout=300)
+        output = done.stdout + done.stderr
+        assert expect is None or done.returncode == expect, \
+            f"{Path(self.binary).name} {' '.join(args)} -> {done.returncode}\n{output}"
+        return output
+
+    def start(self, *args) -> subprocess.Popen:
+        # its own process group, like a terminal's foreground job: Ctrl-C reaches the group
+        return subprocess.Popen([self.binary, *args], cwd=self.work, env=self.env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
 # -- end-to-end helpers over a dev stack's HTTP API ------------------------------------------------
 
 def stack_http(dev_stack):

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import poll, slow_plan_tf
+from conftest import CliDir, poll, slow_plan_tf
 
 pytestmark = pytest.mark.e2e
 ORG = "tofu-e2e"
@@ -57,7 +57,7 @@ output "greeting" { value = "hello from tofu" }
 """
 
 
-class Tofu:
+class Tofu(CliDir):
     """A directory with a configuration and OpenTofu's environment for it."""
 
     def __init__(self, binary: Path, dev_stack, work: Path, header: str, body: str, *,
@@ -74,18 +74,6 @@ class Tofu:
             config = re.sub(r'credentials "[^"]+" \{[^}]*\}\n', "", config)
             self.env[f"TF_TOKEN_{self.host}"] = dev_stack.token
         (work / "tofu.rc").write_text(config)
-
-    def __call__(self, *args, stdin=None, expect=0):
-        done = subprocess.run([self.binary, *args], cwd=self.work, env=self.env, input=stdin,
-                              capture_output=True, text=True, timeout=300)
-        output = done.stdout + done.stderr
-        assert expect is None or done.returncode == expect, f"tofu {' '.join(args)} -> {done.returncode}\n{output}"
-        return output
-
-    def start(self, *args) -> subprocess.Popen:
-        return subprocess.Popen([self.binary, *args], cwd=self.work, env=self.env,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
 @pytest.fixture(scope="module")

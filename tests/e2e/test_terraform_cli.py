@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import poll, slow_plan_tf
+from conftest import CliDir, poll, slow_plan_tf
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +37,7 @@ output "greeting" {
 
 
 
-class Project:
+class Project(CliDir):
     """A directory with a remote-backend configuration and the CLI environment for it."""
 
     def __init__(self, dev_stack, work: Path, workspace: str, body: str) -> None:
@@ -51,19 +51,6 @@ class Project:
                     "TF_IN_AUTOMATION": "1"}
         from chalicelib.executor import staging as terraform
         self.binary = terraform.binary()
-
-    def __call__(self, *args, stdin=None, expect=0):
-        done = subprocess.run([self.binary, *args], cwd=self.work, env=self.env, input=stdin,
-                              capture_output=True, text=True, timeout=300)
-        output = done.stdout + done.stderr
-        assert expect is None or done.returncode == expect, f"terraform {' '.join(args)} -> {done.returncode}\n{output}"
-        return output
-
-    def start(self, *args) -> subprocess.Popen:
-        # its own process group, like a terminal's foreground job: Ctrl-C reaches the group
-        return subprocess.Popen([self.binary, *args], cwd=self.work, env=self.env,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
 @pytest.fixture(scope="module")

@@ -447,3 +447,42 @@ def test_a_redelivered_task_message_does_not_plan_again(local_runs):
     poll(lambda: queue_depth("plans"), lambda depth: depth == 0, timeout=30)
     assert local_runs.get(run_id)["attributes"] == before
     assert local_runs.log(log_url).body == log_before
+
+
+def test_run_events_tell_the_run_history_to_its_organization_only(runs):
+    runs.upload({"main.tf": NULL_TF})
+    run_id = runs.create(**{"plan-only": True})
+    runs.wait(run_id, "planned_and_finished")
+    events = runs.api.get(f"/api/v2/runs/{run_id}/run-events")
+    assert events.status_code == 200
+    actions = [e["attributes"]["action"] for e in events.json["data"]]
+    assert actions == ["created", "pending", "plan-queued", "planning", "planned-and-finished"]
+    stamps = [e["attributes"]["created-at"] for e in events.json["data"]]
+    assert stamps == sorted(stamps) and all(e["type"] == "run-events" for e in events.json["data"])
+    runs.api.post("/api/v2/organizations", {"data": {"attributes": {"name": "rival", "email": "r@r.r"}}})
+    rival = runs.api.as_token(runs.api.post("/api/v2/organizations/rival/authentication-token")
+                              .json["data"]["attributes"]["token"])
+    assert rival.get(f"/api/v2/runs/{run_id}/run-events").status_code == 404
+    assert runs.api.as_token(None).get(f"/api/v2/runs/{run_id}/run-events").status_code == 401
+
+
+def test_a_tofu_workspace_without_opentofu_refuses_runs_and_queues_nothing(local_runs, monkeypatch):
+    monkeypatch.delenv("TERRALESS_TOFU_BIN", raising=False)
+    from chalicelib import config
+    config.reset()
+    api, ws = local_runs.api, local_runs.ws
+    assert api.patch(f"/api/v2/workspaces/{ws}", {"data": {"attributes": {"engine": "pulumi"}}}).status_code == 422
+    assert api.patch(f"/api/v2/workspaces/{ws}", {"data": {"attributes": {"engine": "tofu"}}}).status_code == 200
+    local_runs.upload({"main.tf": NULL_TF})
+    refused = local_runs.create(expect=422)
+    assert "OpenTofu" in refused.json["errors"][0]["detail"]
+    assert api.get(f"/api/v2/workspaces/{ws}/runs").json["data"] == []
+    # a workspace OpenTofu's CLI creates runs OpenTofu; any other client's, terraform
+    org = local_runs.org
+    by_tofu = api.post(f"/api/v2/organizations/{org}/workspaces", {"data": {"attributes": {"name": "t"}}},
+                       headers={"User-Agent": "OpenTofu/1.12.6"})
+    by_other = api.post(f"/api/v2/organizations/{org}/workspaces", {"data": {"attributes": {"name": "o"}}},
+                        headers={"User-Agent": "Terraform/1.0.3"})
+    assert by_tofu.json["data"]["attributes"]["engine"] == "tofu"
+    assert by_other.json["data"]["attributes"]["engine"] == "terraform"
+    config.reset()
