@@ -4,7 +4,6 @@ list / pull, a second plan with no changes, destroy — executed by Terraless wo
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import httpx
