@@ -16,9 +16,10 @@ from .lifecycle import Lifecycle, Transition, WorkspaceItem
 # Clients known to PUT an upload URL without an Authorization header, which real S3 refuses
 # next to a presigned signature: they get a presigned S3 URL in the "auto" upload mode (no size
 # cap but S3's), the others the archivist endpoint. Checked against the client's code:
-# pytfe uploads with an httpx client that holds no token (pytfe 1.5.0). Terraform 1.0.3 and
-# terrasnek send their token to the upload URL.
-UPLOADS_WITHOUT_TOKEN = ("pytfe/",)
+# pytfe uploads with an httpx client that holds no token (pytfe 1.5.0); OpenTofu (1.12, both
+# its cloud and remote backends) through go-tfe 1.101's UploadTarGzip, a "foreign" PUT that
+# sends no Authorization header. Terraform 1.0.3 and terrasnek send their token there.
+UPLOADS_WITHOUT_TOKEN = ("pytfe/", "OpenTofu/")
 
 
 def uploads_without_token(user_agent: str | None) -> bool:

@@ -234,7 +234,7 @@ def test_other_organizations_cannot_see_versions(api, workspace, upload):
 
 
 @pytest.mark.parametrize("mode,agent,presigned", [
-    ("auto", "pytfe/1.0", True), ("auto", "pytfe/1.0 my-tool/2", True),
+    ("auto", "pytfe/1.0", True), ("auto", "pytfe/1.0 my-tool/2", True), ("auto", "OpenTofu/1.12.6", True),
     ("auto", "Terraform/1.0.3 (+https://www.terraform.io)", False), ("auto", None, False),
     ("auto", "curl/8.0 pytfe/1.0", False), ("archivist", "pytfe/1.0", False),
     ("presigned", "Terraform/1.0.3", True)])
