@@ -23,8 +23,10 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "terral
 @dataclass(frozen=True)
 class Peer:
     name: str
-    package: str        # the main package to build
+    package: str        # the main package to build, or the package whose tests are built
     binary: str
+    ldflags: str = "-s -w"
+    tests: bool = False  # `go test -c`: the package's test binary, with its test-fixtures beside it
 
     @property
     def module(self) -> Path:
@@ -40,7 +42,14 @@ class Peer:
         return CACHE / f"{self.name}-{self.key()}" / self.binary
 
 
-PEERS = {"opentofu": Peer("opentofu", "github.com/opentofu/opentofu/cmd/tofu", "tofu")}
+PEERS = {
+    "opentofu": Peer("opentofu", "github.com/opentofu/opentofu/cmd/tofu", "tofu",
+                     ldflags="-s -w -X github.com/opentofu/opentofu/version.dev=no"),
+    # go-tfe's integration tests: run from the directory holding its test-fixtures
+    "go-tfe": Peer("go-tfe", "github.com/hashicorp/go-tfe", "go-tfe.test", tests=True),
+    # Consul v1.16.1, the last MPL-2.0 release: `consul agent -dev` for CTS's conditions
+    "consul": Peer("consul", "github.com/hashicorp/consul", "consul"),
+}
 
 
 class CannotBuild(Exception):
@@ -60,11 +69,19 @@ def build(name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{peer.binary}.{os.getpid()}")
     started = time.monotonic()
-    done = subprocess.run([go, "build", "-trimpath", "-ldflags", "-s -w -X github.com/opentofu/opentofu/version.dev=no", "-o", str(partial), peer.package],
-                          cwd=peer.module, capture_output=True, text=True,
-                          env={**os.environ, "GOFLAGS": "-mod=readonly", "CGO_ENABLED": "0"})
+    env = {**os.environ, "GOFLAGS": "-mod=readonly", "CGO_ENABLED": "0"}
+    command = [go, "test", "-c"] if peer.tests else [go, "build"]
+    done = subprocess.run([*command, "-trimpath", "-ldflags", peer.ldflags, "-o", str(partial),
+                           peer.package], cwd=peer.module, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise CannotBuild(f"building {name} failed:\n{done.stderr[-3000:]}")
+    if peer.tests:
+        source = subprocess.run([go, "list", "-m", "-f", "{{.Dir}}", peer.package],
+                                cwd=peer.module, capture_output=True, text=True, env=env)
+        fixtures = target.parent / "test-fixtures"
+        if not fixtures.exists():
+            shutil.copytree(Path(source.stdout.strip()) / "test-fixtures", fixtures)
+            subprocess.run(["chmod", "-R", "u+w", str(fixtures)], check=True)  # the module cache's are read-only
     partial.rename(target)
     print(f"built {name} in {time.monotonic() - started:.0f} s: {target} "
           f"({target.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
