@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -427,6 +428,60 @@ def tofu_bin() -> Path:
     if found is None:
         pytest.skip(f"OpenTofu could not be built: {_peers['opentofu']}")
     return found
+
+
+class ConsulAgent:
+    """`consul agent -dev` (Consul v1.16.1, built from source by tests/peers) on free ports, in
+    its own process group; `pause`/`resume` stop and continue it as a hung agent would be."""
+
+    def __init__(self, binary: Path, log: Path) -> None:
+        self.port = _free_port()
+        ports = [_free_port() for _ in range(3)]
+        self.proc = subprocess.Popen(
+            [str(binary), "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
+             "-http-port", str(self.port), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
+             "-serf-lan-port", str(ports[0]), "-serf-wan-port", str(ports[1]), "-server-port", str(ports[2])],
+            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.address = f"127.0.0.1:{self.port}"
+        self.http = httpx.Client(base_url=f"http://{self.address}", timeout=10)
+
+        def leader():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"consul exited:\n{log.read_text()[-3000:]}")
+            try:
+                return self.http.get("/v1/status/leader").json()
+            except Exception:  # noqa: BLE001 - not up yet
+                return None
+        poll(leader, bool, timeout=60, interval=0.2)
+
+    def put(self, path: str, body=None) -> None:
+        answer = self.http.put(path, json=body) if not isinstance(body, str) else self.http.put(path, content=body)
+        assert answer.status_code == 200, answer.text
+
+    def pause(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.resume()
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def consul_agent(tmp_path_factory):
+    found = peer("consul")
+    if found is None:
+        pytest.skip(f"Consul could not be built: {_peers['consul']}")
+    agent = ConsulAgent(found, tmp_path_factory.mktemp("consul") / "consul.log")
+    yield agent
+    agent.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ bp = Blueprint(__name__)
 
 @route(bp, "/api/v2/organizations")
 def list_organizations(call):
-    orgs = identity.list_orgs(call.principal)
+    orgs = identity.list_orgs(call.principal, jsonapi.query(call.request, "q"))
     page, size = jsonapi.page_params(call.request)
     chunk = orgs[(page - 1) * size: page * size]
     return jsonapi.document([render.organization(o) for o in chunk],
@@ -50,7 +50,8 @@ def show_entitlements(call, org):
 
 @route(bp, "/api/v2/organizations/{org}/authentication-token", ("POST",))
 def create_organization_token(call, org):
-    token, secret = identity.create_org_token(call.principal, org)
+    attrs = jsonapi.data_attributes(call.request, required=False)
+    token, secret = identity.create_org_token(call.principal, org, attrs.get("expired-at"))
     return jsonapi.document(render.token(token, secret=secret), status=201)
 
 

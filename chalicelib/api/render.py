@@ -33,6 +33,8 @@ def organization(org) -> dict:
             "permissions": {"can-update": True, "can-destroy": True,
                             "can-create-workspace": True, "can-manage-users": True},
             "saml-enabled": False, "two-factor-conformant": True,
+            # runs execute on Terraless's workers: the only mode there is (no agents yet)
+            "default-execution-mode": "remote",
         },
         "relationships": {
             "authentication-token": {"links": {"related": f"{V2}/organizations/{org.name}/authentication-token"}},
@@ -97,13 +99,17 @@ def workspace(ws) -> dict:
                               ws.locked_by.startswith("user-") else None),
             "tags": {"data": [{"id": tag_id(ws.org, t), "type": "tags"} for t in ws.tag_names or []]},
         },
-        "links": {"self": f"{V2}/workspaces/{ws.id}",
+        "links": {"self": f"{V2}/organizations/{organization_names.name_of(ws.org)}/workspaces/{ws.name}",
                   "self-html": f"/app/{organization_names.name_of(ws.org)}/workspaces/{ws.name}"},
     }
 
 
+def _run_event_id(r, action: str) -> str:
+    return "re-" + hashlib.sha256(f"{r.id}:{action}".encode()).hexdigest()[:16]
+
+
 def run_event(r, action: str, at: str) -> dict:
-    return {"id": "re-" + hashlib.sha256(f"{r.id}:{action}".encode()).hexdigest()[:16], "type": "run-events",
+    return {"id": _run_event_id(r, action), "type": "run-events",
             "attributes": {"action": action, "created-at": at,
                            "description": f"Run {action.replace('-', ' ')}"},
             "relationships": {"run": _rel("runs", r.id)}}
@@ -171,8 +177,10 @@ def user(u) -> dict:
 
 def token(t, *, secret: str | None = None) -> dict:
     attrs = {"created-at": t.created_at, "description": t.description, "last-used-at": None,
-             "expired-at": None, "token": secret}
-    rels = {"created-by": _rel("users", t.user_id)} if t.user_id else {}
+             "expired-at": t.expired_at, "token": secret}
+    # an organization token stands for its organization (go-tfe wants exactly one creator kind)
+    rels = {"created-by": _rel("users", t.user_id) if t.user_id
+            else _rel("organizations", organization_names.name_of(t.org))}
     return {"id": t.id, "type": "authentication-tokens", "attributes": attrs,
             "relationships": rels, "links": {"self": f"{V2}/authentication-tokens/{t.id}"}}
 
@@ -212,7 +220,8 @@ def run(r, now) -> dict:
         "refresh-only": o.refresh_only, "replace-addrs": o.replace_addrs or None,
         "target-addrs": o.target_addrs or None, "save-plan": False, "source": r.source,
         "speculative": r.speculative, "status": r.status.value,
-        "status-timestamps": dict(r.status_timestamps),
+        # the run could be queued from its creation on (no policy or run task holds it back)
+        "status-timestamps": {"plan-queueable-at": r.created_at, **r.status_timestamps},
         "terraform-version": r.terraform_version, "trigger-reason": "manual",
         "variables": [{"key": v["key"], "value": v["value"]} for v in o.variables],
         "position-in-queue": 0,
@@ -229,14 +238,30 @@ def run(r, now) -> dict:
         "plan": _rel("plans", r.plan.id, f"{V2}/runs/{r.id}/plan"),
         "apply": _rel("applies", r.apply.id, f"{V2}/runs/{r.id}/apply"),
         "created-by": _rel("users", r.created_by),
-        "confirmed-by": _rel("users", None), "canceled-by": _rel("users", None),
+        "confirmed-by": _rel("users", r.confirmed_by), "canceled-by": _rel("users", None),
         "input-state-version": _rel("state-versions", None),
         "cost-estimate": _rel("cost-estimates", None),
-        "policy-checks": {"data": []}, "run-events": {"data": []}, "task-stages": {"data": []},
-        "comments": {"data": []}, "workspace-run-alerts": {"data": []},
+        "policy-checks": {"data": []},
+        "run-events": {"data": [{"type": "run-events", "id": _run_event_id(r, action)}
+                                for action, _ in r.events()]}, "task-stages": {"data": []},
+        "comments": {"data": [{"type": "comments", "id": comment_id(r, i)} for i in range(len(r.comments))]},
+        "workspace-run-alerts": {"data": []},
     }
     return {"id": r.id, "type": "runs", "attributes": attrs, "relationships": rels,
             "links": {"self": f"{V2}/runs/{r.id}"}}
+
+
+def comment_id(r, index: int) -> str:
+    """A comment's id: its run's suffix and its place among the run's comments."""
+    return f"wsc-{r.id.split('-', 1)[1]}{index}"
+
+
+def comment(r, index: int) -> dict:
+    c = r.comments[index]
+    return {"id": comment_id(r, index), "type": "comments",
+            "attributes": {"body": c.get("body"), "created-at": c.get("at")},
+            "relationships": {"run-event": _rel("run-events", None), "user": _rel("users", c.get("by"))},
+            "links": {"self": f"{V2}/comments/{comment_id(r, index)}"}}
 
 
 def plan(r, log_read_url: str) -> dict:
@@ -298,11 +323,20 @@ def state_version(sv, public_url: str) -> dict:
     }
 
 
+def _output_type(detailed) -> str | None:
+    """HCP Terraform's `type` of an output is the JSON kind ("array" for list, tuple and set;
+    "object" for object and map), a string: go-tfe refuses a list there ("Invalid type
+    provided"); the type terraform wrote is `detailed-type`."""
+    if isinstance(detailed, list) and detailed:
+        return "array" if detailed[0] in ("list", "tuple", "set") else "object"
+    return detailed
+
+
 def state_version_outputs(sv) -> list[dict]:
     outputs = _outputs_of(sv)
     return [{"id": f"wsout-{sv.id[3:]}{i}", "type": "state-version-outputs",
              "attributes": {"name": name, "sensitive": o.get("sensitive", False),
-                            "type": o.get("type"), "value": None if o.get("sensitive") else o.get("value"),
+                            "type": _output_type(o.get("type")), "value": None if o.get("sensitive") else o.get("value"),
                             "detailed-type": o.get("type")},
              "links": {"self": f"{V2}/state-version-outputs/wsout-{sv.id[3:]}{i}"}}
             for i, (name, o) in enumerate(sorted(outputs.items()))]

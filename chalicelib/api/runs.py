@@ -7,7 +7,7 @@ from ..domain.clock import now
 from ..domain.errors import NotFound
 from ..domain.runs import PHASE_FINAL
 from ..services import configuration_versions as cvs
-from ..services import identity, logs, organization_names, runs, signing, workspaces
+from ..services import comments, identity, logs, organization_names, runs, signing, workspaces
 from . import jsonapi, render
 from .routing import route
 
@@ -98,6 +98,24 @@ def force_cancel_run(call, run_id):
 def list_run_events(call, run_id):
     run = runs.get(call.principal, run_id)
     return jsonapi.document([render.run_event(run, action, at) for action, at in run.events()])
+
+
+@route(bp, "/api/v2/runs/{run_id}/comments")
+def list_comments(call, run_id):
+    run = runs.get(call.principal, run_id)
+    return jsonapi.document([render.comment(run, i) for i in range(len(run.comments))])
+
+
+@route(bp, "/api/v2/runs/{run_id}/comments", ("POST",))
+def create_comment(call, run_id):
+    body = jsonapi.data_attributes(call.request).get("body")
+    run, index = comments.add_comment(call.principal, run_id, body)
+    return jsonapi.document(render.comment(run, index), status=201)
+
+
+@route(bp, "/api/v2/comments/{comment_id}")
+def show_comment(call, comment_id):
+    return jsonapi.document(render.comment(*comments.comment_of(call.principal, comment_id)))
 
 
 @route(bp, "/api/v2/runs/{run_id}/plan")

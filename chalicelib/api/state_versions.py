@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from ..config import settings
-from ..domain.errors import BadRequest
+from ..domain.errors import BadRequest, NotFound
 from ..services import organization_names, state_versions, workspaces
 from . import jsonapi, render
 from .routing import route
@@ -26,10 +26,17 @@ def current_state_version(call, workspace_id):
     return jsonapi.document(_doc(sv), included=included)
 
 
+def _outputs_page(call, sv):
+    # paged like every HCP list (go-tfe asks for page 999 and expects none, with the count)
+    outputs = render.state_version_outputs(sv)
+    page, size = jsonapi.page_params(call.request)
+    return jsonapi.document(outputs[(page - 1) * size: page * size],
+                            meta=jsonapi.pagination(page, size, len(outputs)))
+
+
 @route(bp, "/api/v2/workspaces/{workspace_id}/current-state-version-outputs")
 def current_state_version_outputs(call, workspace_id):
-    sv = state_versions.current(call.principal, workspace_id)
-    return jsonapi.document(render.state_version_outputs(sv))
+    return _outputs_page(call, state_versions.current(call.principal, workspace_id))
 
 
 def _listing(call, workspace_id: str):
@@ -70,7 +77,21 @@ def show_state_version(call, sv_id):
 
 @route(bp, "/api/v2/state-versions/{sv_id}/outputs")
 def state_version_outputs(call, sv_id):
-    return jsonapi.document(render.state_version_outputs(state_versions.get(call.principal, sv_id)))
+    return _outputs_page(call, state_versions.get(call.principal, sv_id))
+
+
+@route(bp, "/api/v2/state-version-outputs/{output_id}")
+def show_state_version_output(call, output_id):
+    # an output's id is its state version's (16 characters after "sv-") and its index
+    rest = output_id.removeprefix("wsout-")
+    index = rest[16:]
+    if not output_id.startswith("wsout-") or not index.isdigit() or len(index) > 4:
+        raise NotFound(f"state version output {output_id} not found")
+    outputs = render.state_version_outputs(state_versions.get(call.principal, f"sv-{rest[:16]}"))
+    found = [o for o in outputs if o["id"] == output_id]
+    if not found:
+        raise NotFound(f"state version output {output_id} not found")
+    return jsonapi.document(found[0])
 
 
 @route(bp, "/api/v2/state-versions/{sv_id}/download")

@@ -33,7 +33,7 @@ def create_user_token(call, user_id):
     description = attrs.get("description")
     if description is not None and not isinstance(description, str):
         description = str(description)
-    token, secret = identity.create_user_token(call.principal, user_id, description)
+    token, secret = identity.create_user_token(call.principal, user_id, description, attrs.get("expired-at"))
     return jsonapi.document(render.token(token, secret=secret), status=201)
 
 

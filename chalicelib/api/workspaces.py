@@ -15,7 +15,8 @@ bp = Blueprint(__name__)
 def list_workspaces(call, org):
     found = workspaces.list_in_org(call.principal, org, jsonapi.query(call.request, "search[name]"),
                                    jsonapi.query(call.request, "search[tags]"),
-                                   jsonapi.query(call.request, "search[exclude-tags]"))
+                                   jsonapi.query(call.request, "search[exclude-tags]"),
+                                   jsonapi.query(call.request, "search[wildcard-name]"))
     page, size = jsonapi.page_params(call.request)
     included = [render.organization(identity.get_org(call.principal, org))] \
         if "organization" in jsonapi.includes(call.request) else None
@@ -50,6 +51,18 @@ def update_workspace_by_name(call, org, name):
 @route(bp, "/api/v2/organizations/{org}/workspaces/{name}", ("DELETE",))
 def delete_workspace_by_name(call, org, name):
     workspaces.delete(call.principal, workspaces.get_by_name(call.principal, org, name))
+    return jsonapi.no_content()
+
+
+@route(bp, "/api/v2/organizations/{org}/workspaces/{name}/actions/safe-delete", ("POST",))
+def safe_delete_workspace_by_name(call, org, name):
+    workspaces.safe_delete(call.principal, workspaces.get_by_name(call.principal, org, name))
+    return jsonapi.no_content()
+
+
+@route(bp, "/api/v2/workspaces/{workspace_id}/actions/safe-delete", ("POST",))
+def safe_delete_workspace(call, workspace_id):
+    workspaces.safe_delete(call.principal, workspaces.get(call.principal, workspace_id))
     return jsonapi.no_content()
 
 
@@ -109,4 +122,62 @@ def add_workspace_tags(call, workspace_id):
 def remove_workspace_tags(call, workspace_id):
     ws = workspaces.get(call.principal, workspace_id)
     workspaces.change_tags(call.principal, ws, jsonapi.data_tag_names(call.request), add=False)
+    return jsonapi.no_content()
+
+
+# -- Terrakube: /api/v1/organization/{org}/workspace ------------------------------------------------
+# The same workspaces in Terrakube's shape (terraform-provider-terrakube's workspace entity):
+# `iacType` is the engine ("terraform" | "tofu"), `terraformVersion` the version either runs,
+# `folder` the working directory.
+TK_WORKSPACES = "/api/v1/organization/{org}/workspace"
+TERRAKUBE_SETTINGS = {"name": "name", "description": "description", "iacType": "engine",
+                      "terraformVersion": "terraform-version", "executionMode": "execution-mode"}
+
+
+def _terrakube_attrs(call) -> dict:
+    given = jsonapi.data_attributes(call.request)
+    attrs = {ours: given[theirs] for theirs, ours in TERRAKUBE_SETTINGS.items() if theirs in given}
+    if "folder" in given:
+        folder = given["folder"]
+        attrs["working-directory"] = folder.strip("/") if isinstance(folder, str) else folder
+    return attrs
+
+
+def _terrakube_doc(ws) -> dict:
+    return {"id": ws.id, "type": "workspace",
+            "attributes": {"name": ws.name, "description": ws.description or "",
+                           "iacType": ws.engine, "terraformVersion": ws.terraform_version,
+                           "executionMode": ws.execution_mode,
+                           "folder": "/" + (ws.working_directory or ""), "deleted": False},
+            "relationships": {"organization": {"data": {"type": "organization", "id": ws.org}}}}
+
+
+@route(bp, TK_WORKSPACES)
+def terrakube_list_workspaces(call, org):
+    found = workspaces.list_in_org(call.principal, org, jsonapi.query(call.request, "filter[workspace]"))
+    page, size = jsonapi.page_params(call.request)
+    return jsonapi.document([_terrakube_doc(w) for w in found[(page - 1) * size: page * size]],
+                            meta=jsonapi.pagination(page, size, len(found)))
+
+
+@route(bp, TK_WORKSPACES, ("POST",))
+def terrakube_create_workspace(call, org):
+    ws = workspaces.create(call.principal, org, {"engine": "terraform", **_terrakube_attrs(call)})
+    return jsonapi.document(_terrakube_doc(ws), status=201)
+
+
+@route(bp, TK_WORKSPACES + "/{workspace_id}")
+def terrakube_show_workspace(call, org, workspace_id):
+    return jsonapi.document(_terrakube_doc(workspaces.get_in_org(call.principal, org, workspace_id)))
+
+
+@route(bp, TK_WORKSPACES + "/{workspace_id}", ("PATCH",))
+def terrakube_update_workspace(call, org, workspace_id):
+    ws = workspaces.get_in_org(call.principal, org, workspace_id)
+    return jsonapi.document(_terrakube_doc(workspaces.update(call.principal, ws, _terrakube_attrs(call))))
+
+
+@route(bp, TK_WORKSPACES + "/{workspace_id}", ("DELETE",))
+def terrakube_delete_workspace(call, org, workspace_id):
+    workspaces.delete(call.principal, workspaces.get_in_org(call.principal, org, workspace_id))
     return jsonapi.no_content()

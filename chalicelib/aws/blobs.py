@@ -6,7 +6,7 @@ from typing import BinaryIO, Iterator
 from botocore.exceptions import ClientError
 
 from ..config import settings
-from .clients import client
+from .clients import client, presigning_s3
 
 
 def put(key: str, body: BinaryIO | bytes, *, length: int | None = None,
@@ -41,11 +41,11 @@ def presign_get(key: str, *, ttl: int, version: str | None = None) -> str:
     params = {"Bucket": settings().bucket, "Key": key}
     if version:
         params["VersionId"] = version
-    return client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=ttl)
+    return presigning_s3().generate_presigned_url("get_object", Params=params, ExpiresIn=ttl)
 
 
 def presign_put(key: str, *, ttl: int) -> str:
-    return client("s3").generate_presigned_url(
+    return presigning_s3().generate_presigned_url(
         "put_object", Params={"Bucket": settings().bucket, "Key": key}, ExpiresIn=ttl)
 
 

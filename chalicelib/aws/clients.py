@@ -23,7 +23,7 @@ def _custom_endpoint() -> bool:
     return bool(os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("LOCALSTACK_HOST"))
 
 
-def _make(service: str) -> Any:
+def _make(service: str, endpoint_url: str | None = None) -> Any:
     cfg = Config(
         region_name=settings().region,
         retries={"max_attempts": 3, "mode": "standard"},
@@ -41,7 +41,25 @@ def _make(service: str) -> Any:
         # anyway; a function imports them only when it first calls AWS through a client
         import boto3  # lazy: as said
         _session.append(boto3.session.Session())
-    return _session[0].client(service, config=cfg)
+    return _session[0].client(service, config=cfg, endpoint_url=endpoint_url)
+
+
+def presigning_s3() -> Any:
+    """The S3 client that signs the URLs handed to clients: at S3's own address, or at
+    TERRALESS_PRESIGN_ENDPOINT where clients reach it by another name. The dev stack's
+    emulator shares the API's host (another port), and Go's HTTP client keeps the bearer
+    token on a redirect to the same host name: S3 refuses a request with two authentications
+    (moto answers 500, which go-tfe retries for minutes). On AWS, S3 is its own host."""
+    endpoint = os.environ.get("TERRALESS_PRESIGN_ENDPOINT")
+    if not endpoint:
+        return client("s3")
+    found = _clients.get("s3-presign")
+    if found is None:
+        with _lock:
+            found = _clients.get("s3-presign")
+            if found is None:
+                found = _clients["s3-presign"] = _make("s3", endpoint)
+    return found
 
 
 def client(service: str) -> Any:

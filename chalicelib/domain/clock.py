@@ -17,3 +17,8 @@ def iso(moment: datetime | None) -> str | None:
 
 def now_iso() -> str:
     return iso(now())  # type: ignore[return-value]
+
+
+def parse(stamp: str) -> datetime:
+    """One of our own timestamps (or any ISO-8601 with a zone) back to a moment."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))

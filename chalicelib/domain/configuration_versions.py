@@ -131,7 +131,8 @@ class ConfigurationVersion(WorkspaceItem):
         if self.active_runs > 0:
             raise Conflict("configuration version has runs in progress")
         if is_current:
-            raise Conflict("configuration version is the workspace's current version")
+            # HCP's words (go-tfe's tests look for both parts)
+            raise Conflict("transition not allowed: configuration could not be archived because it is current")
         return self._move(CVStatus.ARCHIVED, at)
 
     # -- backing data (Terraform Enterprise; the reference answers 400 on refusal) -----------

@@ -122,6 +122,10 @@ class RunOptions:
         return self
 
 
+# a run item stays well under DynamoDB's 400 KB with every comment it may hold
+MAX_COMMENT, MAX_COMMENTS = 4096, 50
+
+
 @dataclass(kw_only=True)
 class Run(WorkspaceItem):
     cv_id: str
@@ -140,6 +144,7 @@ class Run(WorkspaceItem):
     confirm_token: str | None = None
     terraform_version: str = "1.0.3"
     comments: list[dict] = field(default_factory=list)
+    confirmed_by: str | None = None        # the user who applied it (auto-apply: nobody)
     worker: str | None = None              # which worker process holds the current phase
     state_version_id: str | None = None    # the state version its apply produced
 
@@ -157,6 +162,21 @@ class Run(WorkspaceItem):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL
+
+    @property
+    def operation(self) -> str:
+        """TFE's filter[operation] values."""
+        if self.options.is_destroy:
+            return "destroy"
+        if self.options.refresh_only:
+            return "refresh_only"
+        return "plan_only" if self.options.plan_only or self.speculative else "plan_and_apply"
+
+    @property
+    def plan_json_coming(self) -> bool:
+        """The plan finished and its runner still holds the lease: its JSON is on the way."""
+        lease = self.plan.lease
+        return self.plan.status == PhaseStatus.FINISHED and lease is not None and not lease.closed
 
     def events(self) -> list[tuple[str, str]]:
         """The run's history as HCP's run events: (action, at) for its creation and each status
@@ -214,6 +234,7 @@ class Run(WorkspaceItem):
         if self.status != S.PLANNED:
             raise Conflict(f"run {self.id} is {self.status.value}, not waiting for confirmation")
         self._comment(comment, by, at)
+        self.confirmed_by = by
         move = LIFECYCLE.chain(self, at, S.CONFIRMED, S.APPLY_QUEUED)
         self.apply.move(PhaseStatus.QUEUED, at)
         return move
@@ -280,6 +301,16 @@ class Run(WorkspaceItem):
                 started = phase.status in (PhaseStatus.RUNNING, PhaseStatus.QUEUED)
                 phase.move(status if started else PhaseStatus.UNREACHABLE, at)
 
+    def add_comment(self, body: object, by: str | None, at: str) -> int:
+        """A comment on the run (HCP's comments API); its index among the run's comments."""
+        if not isinstance(body, str) or not body.strip():
+            raise Unprocessable("a comment needs a body", pointer="/data/attributes/body")
+        if len(body) > MAX_COMMENT or len(self.comments) >= MAX_COMMENTS:
+            raise Unprocessable(f"a comment holds at most {MAX_COMMENT} characters and a run "
+                                f"at most {MAX_COMMENTS} comments", pointer="/data/attributes/body")
+        self._comment(body, by, at)
+        return len(self.comments) - 1
+
     def _comment(self, comment: str | None, by: str | None, at: str) -> None:
         if comment:
-            self.comments = [*self.comments, {"body": str(comment)[:4096], "by": by, "at": at}]
+            self.comments = [*self.comments, {"body": str(comment)[:MAX_COMMENT], "by": by, "at": at}]

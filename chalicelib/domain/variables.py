@@ -12,8 +12,11 @@ from .errors import Conflict, Unprocessable
 
 TERRAFORM, ENV = "terraform", "env"
 CATEGORIES = (TERRAFORM, ENV)
-# terraform variable names (the configuration language's identifiers)
-TERRAFORM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}\Z")
+# terraform variable keys: HCP Terraform takes any of these (go-tfe's tests use UUIDs, which
+# may start with a digit); one that is not an identifier can name no declared variable, so
+# it reaches terraform only through the JSON variables file (terraform warns of it there),
+# never the HCL one (phases.hcl_assignment), where it would be a syntax error.
+TERRAFORM_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
 # names a POSIX shell (and terraform's environment) can carry
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 MAX_DESCRIPTION = 512

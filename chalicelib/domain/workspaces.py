@@ -65,6 +65,31 @@ def tag_id(org: str, name: str) -> str:
     return "tag-" + hashlib.sha256(f"{org}\0{name}".encode()).hexdigest()[:16]
 
 
+def wildcard(pattern: str) -> tuple[str, list[str], str]:
+    """HCP's search[wildcard-name]: `*` matches any run of characters. Returns what a name must
+    begin with, contain (in order) and end with: "*-prod" ends with "-prod", "app-*" begins
+    with "app-", "*net*" contains "net"."""
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return pattern, [], pattern if pattern else ""
+    return parts[0], [p for p in parts[1:-1] if p], parts[-1]
+
+
+def matches_wildcard(name: str, pattern: str) -> bool:
+    begin, middle, end = wildcard(pattern)
+    if "*" not in pattern:
+        return name == pattern
+    if not name.startswith(begin) or not name.endswith(end) or len(name) < len(begin) + len(end):
+        return False
+    at, rest = len(begin), name[:len(name) - len(end)] if end else name
+    for part in middle:
+        found = rest.find(part, at)
+        if found < 0:
+            return False
+        at = found + len(part)
+    return True
+
+
 def validate_name(name: object) -> str:
     if not isinstance(name, str) or not NAME.match(name):
         raise Unprocessable("name must be 1-90 letters, digits, '-' or '_'",
@@ -108,6 +133,15 @@ def validate_settings(attrs: dict) -> dict:
     return out
 
 
+def check_safe_delete(ws: "Workspace", managed_resources: int) -> None:
+    """HCP's safe delete: not while locked or held by a run, not while its state manages
+    resources (HCP's words: go-tfe tells the two refusals apart by them)."""
+    if ws.locked or ws.current_run_id:
+        raise Conflict("Workspace is currently locked. Workspace must be unlocked before it can be safely deleted")
+    if managed_resources:
+        raise Conflict("workspace cannot be safely deleted because it is still managing resources")
+
+
 def check_lock(locked: bool) -> None:
     if locked:
         raise Conflict("workspace is already locked")
@@ -117,7 +151,9 @@ def check_unlock(locked: bool, locked_by: str | None, caller: str, *, force: boo
     if not locked:
         raise Conflict("workspace is already unlocked")
     if not force and locked_by != caller:
-        raise Conflict("workspace is locked by someone else; use force-unlock")
+        # HCP's words name the holder's kind: go-tfe tells "is locked by Run" from "is locked by User"
+        holder = "Run" if (locked_by or "").startswith("run-") else "User" if (locked_by or "").startswith("user-") else "Team"
+        raise Conflict(f"Unable to unlock workspace. The workspace is locked by {holder} {locked_by}; use force-unlock")
 
 
 @dataclass

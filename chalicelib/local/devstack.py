@@ -166,6 +166,8 @@ def run() -> int:
         emulator.start()
         os.environ["AWS_ENDPOINT_URL"] = emulator.url
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        # clients reach the emulator's S3 as another host than the API, as on AWS (clients.presigning_s3)
+        os.environ.setdefault("TERRALESS_PRESIGN_ENDPOINT", emulator.url.replace("127.0.0.1", "localhost"))
     os.environ.setdefault("TERRALESS_PUBLIC_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("TERRALESS_ALLOW_LOCAL_REPOS", "1")  # clone-url may be a local path
     os.environ["TERRALESS_SIGNING_SECRET"] = _secret_file(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import threading
 import time
@@ -27,6 +28,9 @@ HCL_VARS_FILE = "zzz_terraless_variables.auto.tfvars"
 STATE_FILE = "terraform.tfstate"
 PLAN_FILE = "plan.bin"
 BASH = "/bin/bash"
+# a key HCL can hold as an argument name (the service also takes keys that start with a digit,
+# as HCP Terraform does: no configuration can declare those)
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
 def extract(tar: tarfile.TarFile, dest: Path, *, max_bytes: int = 1 << 62,
@@ -67,6 +71,18 @@ def hcl_assignment(key: str, value: str) -> str:
     """An HCL variable as the service validated it (domain/variables.hcl_assignment: the
     parentheses keep a newline inside the value from ending the assignment)."""
     return f"{key} = (\n{value}\n)\n"
+
+
+def variable_files(given: dict) -> dict[str, str]:
+    """The terraform variables files of a phase: plain values as JSON, HCL ones as HCL, whose
+    argument names must be identifiers (a key that is not one is left out of it)."""
+    files = {}
+    if given.get("terraform"):
+        files[VARS_FILE] = json.dumps(given["terraform"])
+    hcl = {k: v for k, v in (given.get("hcl") or {}).items() if IDENTIFIER.match(k)}
+    if hcl:
+        files[HCL_VARS_FILE] = "".join(hcl_assignment(k, v) for k, v in hcl.items())
+    return files
 
 
 class PhaseFailed(Exception):
@@ -145,13 +161,9 @@ class Phase:
             raise PhaseFailed(f"the phase's variables could not be read: {given}")
         self.log.masks = given.get("masks") or []
         self.var_env = given.get("env") or {}
-        if given.get("terraform"):
-            (cwd / VARS_FILE).write_text(json.dumps(given["terraform"]))
-            self.var_files.append(f"-var-file={VARS_FILE}")
-        if given.get("hcl"):
-            (cwd / HCL_VARS_FILE).write_text("".join(
-                hcl_assignment(k, v) for k, v in given["hcl"].items()))
-            self.var_files.append(f"-var-file={HCL_VARS_FILE}")
+        for name, text in variable_files(given).items():
+            (cwd / name).write_text(text)
+            self.var_files.append(f"-var-file={name}")
 
     def masked(self, text: str) -> str:
         return mask(text, self.log.masks)

@@ -25,8 +25,9 @@ class TtlCache(Generic[V]):
             return entry[1]
         return None
 
-    def put(self, key: str, value: V) -> None:
-        ttl = settings().token_cache_seconds
+    def put(self, key: str, value: V, ttl: float | None = None) -> None:
+        """`ttl` shortens the configured lifetime (never lengthens it)."""
+        ttl = settings().token_cache_seconds if ttl is None else min(ttl, settings().token_cache_seconds)
         if ttl > 0:
             with self._lock:
                 if len(self._entries) > MAX_ENTRIES:

@@ -6,9 +6,10 @@ import re
 import secrets
 
 from ..domain.access import KIND_ORGANIZATION, KIND_USER, Principal
+from ..domain import clock
 from ..domain.clock import now_iso
 from ..domain.errors import Conflict, NotFound, Unauthorized, Unprocessable
-from ..domain.identity import Membership, Organization, Token, User
+from ..domain.identity import USER_TOKEN_YEARS, Membership, Organization, Token, User, token_expiry
 from ..domain.ids import new_id
 from ..storage import identity as store
 from ..storage import workspaces as workspace_store
@@ -47,6 +48,9 @@ def authenticate(secret: str | None) -> Principal:
     token = store.find_token(token_hash)
     if token is None:
         raise Unauthorized("the token is invalid or has been revoked")
+    seconds_left = token.seconds_left(clock.now())
+    if seconds_left is not None and seconds_left <= 0:
+        raise Unauthorized("the token has expired")
     if token.kind == KIND_ORGANIZATION:
         principal = Principal(kind=KIND_ORGANIZATION, token_id=token.id, org=token.org)
     else:
@@ -55,7 +59,8 @@ def authenticate(secret: str | None) -> Principal:
             raise Unauthorized("the token's user no longer exists")
         principal = Principal(kind=KIND_USER, token_id=token.id, user_id=user.id,
                               site_admin=user.site_admin, orgs=store.orgs_of_user(user.id))
-    principal_cache.put(token_hash, principal)
+    # an expiring token is remembered no longer than it lives
+    principal_cache.put(token_hash, principal, ttl=seconds_left)
     return principal
 
 
@@ -103,12 +108,17 @@ def get_org(principal: Principal, key: str) -> Organization:
     return names.remember(org)
 
 
-def list_orgs(principal: Principal) -> list[Organization]:
+def list_orgs(principal: Principal, query: str | None = None) -> list[Organization]:
+    """The organizations the principal sees; `query` (HCP's `q`) keeps those whose name or
+    email contains it, case-insensitively."""
     if principal.site_admin:
         orgs = store.all_orgs()
     else:
         keys = [principal.org] if principal.kind == KIND_ORGANIZATION else list(principal.orgs)
         orgs = store.orgs_keyed(keys)
+    if query:
+        wanted = query.lower()
+        orgs = [org for org in orgs if wanted in org.name.lower() or wanted in (org.email or "").lower()]
     return sorted(orgs, key=lambda org: org.name)
 
 
@@ -183,15 +193,16 @@ def delete_org(principal: Principal, key: str) -> None:
 
 # -- organization tokens -----------------------------------------------------------------------
 
-def create_org_token(principal: Principal, key: str) -> tuple[Token, str]:
+def create_org_token(principal: Principal, key: str, expired_at: object = None) -> tuple[Token, str]:
     """One organization token at a time: creating a new one revokes the previous one."""
+    expiry = token_expiry(expired_at, clock.now(), default_years=None)
     get_org(principal, key)
     principal.require_user("manage organization tokens")
     _delete_tokens_of(f"organization:{key}")
     secret = new_token_secret()
     token = Token(token_hash=hash_token(secret), id=new_id("at"), owner=f"organization:{key}",
                   kind=KIND_ORGANIZATION, org=key, description="organization token",
-                  created_at=now_iso())
+                  created_at=now_iso(), expired_at=expiry)
     store.insert_token(token)
     store.update_org(key, {"token_id": token.id})
     return token, secret
@@ -294,13 +305,16 @@ def delete_membership(principal: Principal, membership_id: str) -> None:
     principal_cache.clear()
 
 
-def create_user_token(principal: Principal, user_id: str, description: str | None) -> tuple[Token, str]:
+def create_user_token(principal: Principal, user_id: str, description: str | None,
+                      expired_at: object = None) -> tuple[Token, str]:
+    expiry = token_expiry(expired_at, clock.now(), default_years=USER_TOKEN_YEARS)
     user = _user(user_id)
     if not (principal.site_admin or principal.user_id == user_id):
         raise NotFound(f"user {user_id} not found")
     secret = new_token_secret()
     token = Token(token_hash=hash_token(secret), id=new_id("at"), owner=f"user:{user.id}",
-                  kind=KIND_USER, user_id=user.id, description=description, created_at=now_iso())
+                  kind=KIND_USER, user_id=user.id, description=description, created_at=now_iso(),
+                  expired_at=expiry)
     store.insert_token(token)
     return token, secret
 

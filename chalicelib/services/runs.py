@@ -56,7 +56,7 @@ def list_page(principal: Principal, workspace_id: str, page: int, size: int,
         return store.page(ws.id, ws.run_seq, page, size), ws.run_seq
     runs = store.filtered(ws.id, filters)
     if "operation" in filters:
-        runs = [r for r in runs if operation(r) in filters["operation"]]
+        runs = [r for r in runs if r.operation in filters["operation"]]
     return runs[(page - 1) * size: page * size], len(runs)
 
 
@@ -73,17 +73,6 @@ def await_final(principal: Principal, run_id: str, timeout: float) -> Run:
             raise Conflict(f"run {run_id} did not finish within {timeout:.0f} s")
         time.sleep(interval)
         interval = min(1.0, interval * 1.5)
-
-
-def operation(run: Run) -> str:
-    """TFE's filter[operation] values."""
-    if run.options.is_destroy:
-        return "destroy"
-    if run.options.refresh_only:
-        return "refresh_only"
-    if run.options.plan_only or run.speculative:
-        return "plan_only"
-    return "plan_and_apply"
 
 
 # -- creating ----------------------------------------------------------------------------------
@@ -341,11 +330,16 @@ def active_in_org(org: str) -> list[Run]:
     return out
 
 
-def plan_json_url(principal: Principal, plan_id: str) -> str:
-    """The plan's JSON (terraform show -json), stored by the worker after the plan."""
+def plan_json_url(principal: Principal, plan_id: str, wait_seconds: float = 30) -> str:
+    """The plan's JSON (terraform show -json), which the runner stores just after the run is
+    recorded planned: while it is still coming, it is waited for (go-tfe reads it at once)."""
     run = get_by_phase(principal, plan_id, "plan")
-    if blobs.head(keys.run_plan_json(run.id)) is None:
-        raise NotFound(f"plan {plan_id} has no JSON output")
+    deadline = time.monotonic() + wait_seconds
+    while blobs.head(keys.run_plan_json(run.id)) is None:
+        if not run.plan_json_coming or time.monotonic() > deadline:
+            raise NotFound(f"plan {plan_id} has no JSON output")
+        time.sleep(0.2)
+        run = store.find(run.id) or run
     return blobs.presign_get(keys.run_plan_json(run.id), ttl=settings().download_url_ttl)
 
 

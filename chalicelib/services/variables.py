@@ -103,11 +103,7 @@ def all_of_workspace(principal: Principal, workspace_id: str) -> list[Variable]:
 
 
 def workspace_in_org(principal: Principal, org: str, workspace_id: str) -> Workspace:
-    """Terrakube names the organization and the workspace: they must agree (404 otherwise)."""
-    ws = workspaces.get(principal, workspace_id)
-    if ws.org != org:
-        raise NotFound(f"workspace {workspace_id} not found")
-    return ws
+    return workspaces.get_in_org(principal, org, workspace_id)
 
 
 def create_in_workspace(principal: Principal, workspace_id: str, attrs: dict) -> Variable:

@@ -19,6 +19,14 @@ def get(principal: Principal, workspace_id: str) -> Workspace:
     return ws
 
 
+def get_in_org(principal: Principal, org: str, workspace_id: str) -> Workspace:
+    """Terrakube names the organization and the workspace: they must agree (404 otherwise)."""
+    ws = get(principal, workspace_id)
+    if ws.org != org:
+        raise NotFound(f"workspace {workspace_id} not found")
+    return ws
+
+
 def get_by_name(principal: Principal, org: str, name: str) -> Workspace:
     principal.require_org(org, what="workspace", ident=f"{org}/{name}")
     ws = store.find_by_name(org, name)
@@ -28,11 +36,16 @@ def get_by_name(principal: Principal, org: str, name: str) -> Workspace:
 
 
 def list_in_org(principal: Principal, org: str, search: str | None, tags: str | None = None,
-                exclude_tags: str | None = None) -> list[Workspace]:
-    """`tags` / `exclude_tags`: comma-separated, as go-tfe sends search[tags]."""
+                exclude_tags: str | None = None, wildcard_name: str | None = None) -> list[Workspace]:
+    """`tags` / `exclude_tags`: comma-separated, as go-tfe sends search[tags];
+    `wildcard_name`: HCP's search[wildcard-name] ("*-prod")."""
     identity.get_org(principal, org)
-    return store.of_org(org, search, _tag_list(tags, "search[tags]"),
-                        _tag_list(exclude_tags, "search[exclude-tags]"))
+    found = store.of_org(org, search, _tag_list(tags, "search[tags]"),
+                         _tag_list(exclude_tags, "search[exclude-tags]"),
+                         rules.wildcard(wildcard_name)[0] if wildcard_name else None)
+    if wildcard_name:
+        found = [ws for ws in found if rules.matches_wildcard(ws.name, wildcard_name)]
+    return found
 
 
 def _tag_list(raw: str | None, pointer: str) -> list[str] | None:
@@ -99,6 +112,16 @@ def update(principal: Principal, ws: Workspace, attrs: dict) -> Workspace:
 
 def delete(principal: Principal, ws: Workspace) -> None:
     store.delete(ws.id)
+    hooks.workspace_deleted(ws.id)
+
+
+def safe_delete(principal: Principal, ws: Workspace) -> None:
+    """Deletes the workspace only if it is unlocked, no run holds it and its current state
+    manages no resources; the delete is conditional on all three still holding."""
+    from . import state_versions  # lazy: a cycle (state_versions reads workspaces through this module)
+    current = state_versions.current_version(ws)
+    rules.check_safe_delete(ws, current.resources if current else 0)
+    store.delete_if_unchanged(ws)
     hooks.workspace_deleted(ws.id)
 
 

@@ -7,8 +7,7 @@ from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, 
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from .schema import index_meta as _index_meta
-from .schema import meta as _meta
+from .schema import index_meta as _index_meta, meta as _meta
 from .variable_models import VARIABLE_MODELS
 
 
@@ -106,6 +105,7 @@ class TokenModel(Model):
     org = UnicodeAttribute(null=True)
     description = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+    expired_at = UnicodeAttribute(null=True)
     by_id = TokensById()
     by_owner = TokensByOwner()
 
@@ -236,6 +236,7 @@ class RunModel(Model):
     confirm_token = UnicodeAttribute(null=True)
     terraform_version = UnicodeAttribute(default="1.0.3")
     comments = ListAttribute(default=list)
+    confirmed_by = UnicodeAttribute(null=True)
     worker = UnicodeAttribute(null=True)
     state_version_id = UnicodeAttribute(null=True)
     lease_open = UnicodeAttribute(null=True)

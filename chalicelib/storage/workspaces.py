@@ -37,7 +37,7 @@ def find_by_name(org: str, name: str) -> Workspace | None:
 
 
 def of_org(org: str, search: str | None = None, tags: list[str] | None = None,
-           exclude_tags: list[str] | None = None) -> list[Workspace]:
+           exclude_tags: list[str] | None = None, prefix: str | None = None) -> list[Workspace]:
     """The organization's workspaces in name order; TFE's search[name] is a partial match,
     search[tags] wants every tag, search[exclude-tags] none (the organization's partition read
     with a filter)."""
@@ -47,7 +47,9 @@ def of_org(org: str, search: str | None = None, tags: list[str] | None = None,
     condition = None
     for part in conditions:
         condition = part if condition is None else condition & part
-    return [_from(i) for i in Model.by_org_name.query(org, filter_condition=condition)]
+    # a name prefix narrows the key range itself (names are the index's sort key)
+    key = Model.name.startswith(prefix) if prefix else None
+    return [_from(i) for i in Model.by_org_name.query(org, key, filter_condition=condition)]
 
 
 def replace_tags(ws: Workspace, tags: list[str], updated_at: str) -> None:
@@ -71,6 +73,14 @@ def update_settings(workspace_id: str, values: dict, updated_at: str) -> None:
 
 def delete(workspace_id: str) -> None:
     Model(id=workspace_id).delete()
+
+
+def delete_if_unchanged(ws: Workspace) -> None:
+    """Deletes the workspace if it is still unlocked, free of runs and on the same state."""
+    condition = Model.id.exists() & (Model.locked == False) & Model.current_run_id.does_not_exist()  # noqa: E712
+    condition &= (Model.current_sv_id == ws.current_sv_id) if ws.current_sv_id else Model.current_sv_id.does_not_exist()
+    with base.conditional("Workspace is currently locked. Workspace must be unlocked before it can be safely deleted"):
+        Model(id=ws.id).delete(condition=condition)
 
 
 def lock(workspace_id: str, holder: str, reason: str) -> None:

@@ -3,6 +3,7 @@
 configuration), by tags (`tofu workspace new | list | select`), the `remote` backend, and a
 remote plan cancelled with Ctrl-C (the remote backend; with the cloud block
 Ctrl-C stops only the streaming, as OpenTofu says). The workspaces OpenTofu creates run OpenTofu on the workers."""
+import base64
 import json
 import os
 import re
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import CliDir, poll, slow_plan_tf
+from conftest import CliDir, poll, slow_plan_tf, upload_config
 
 pytestmark = pytest.mark.e2e
 ORG = "tofu-e2e"
@@ -191,3 +192,20 @@ def test_ctrl_c_only_stops_streaming_with_the_cloud_block(tofu, http, slow_state
     assert _status(http, run["id"]) == "planning"
     assert http.post(f"/api/v2/runs/{run['id']}/actions/cancel").status_code == 202
     assert poll(lambda: _status(http, run["id"]), lambda s: s != "planning", timeout=60) == "canceled"
+
+
+def test_a_terrakube_job_in_a_tofu_workspace_runs_opentofu(tofu_bin, http):
+    made = http.post(f"/api/v1/organization/{ORG}/workspace", json={"data": {
+        "type": "workspace", "attributes": {"name": "tk-tofu", "iacType": "tofu"}}})
+    assert made.status_code == 201, made.text
+    ws = made.json()["data"]["id"]
+    upload_config(http, ws, {"main.tf": 'resource "null_resource" "tk" {}\n'})
+    flow = 'flow:\n  - type: "terraformPlan"\n    name: "Plan"\n    step: 100\n'
+    job = http.post(f"/api/v1/workspace/{ws}/job", json={"data": {"type": "job", "attributes": {
+        "tcl": base64.b64encode(flow.encode()).decode()},
+        "relationships": {"workspace": {"data": {"type": "workspace", "id": ws}}}}}).json()["data"]["id"]
+    done = poll(lambda: http.get(f"/api/v1/workspace/{ws}/job/{job}").json()["data"]["attributes"],
+                lambda a: a["status"] in ("completed", "failed"), timeout=120)
+    plan = done["steps"][0]["output"]
+    assert done["status"] == "completed", plan
+    assert "OpenTofu v" in plan and "1 to add" in plan

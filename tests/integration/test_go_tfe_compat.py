@@ -72,3 +72,55 @@ def test_a_declared_serial_is_the_versions_even_if_the_file_says_otherwise(api, 
     assert api.post(f"/api/v2/workspaces/{workspace}/state-versions", body(1)).status_code == 409
     assert api.post(f"/api/v2/workspaces/{workspace}/state-versions", body("two")).status_code == 422
     assert api.post(f"/api/v2/workspaces/{workspace}/state-versions", body(2)).status_code == 201
+
+
+def test_outputs_have_hcp_kinds_as_type_and_are_paged(api, workspace):
+    # go-tfe decodes `type` into a string ("Invalid type provided" for terraform's list form)
+    import base64
+    import hashlib
+    import json
+    outputs = {"s": {"value": "x", "type": "string"}, "l": {"value": ["a"], "type": ["list", "string"]},
+               "o": {"value": {"k": 1}, "type": ["object", {"k": "number"}]},
+               "t": {"value": [1], "type": ["tuple", ["number"]]},
+               "m": {"value": {"k": "v"}, "type": ["map", "string"]}}
+    raw = json.dumps({"version": 4, "terraform_version": "1.0.3", "serial": 1, "lineage": "l-1",
+                      "outputs": outputs, "resources": []}).encode()
+    api.post(f"/api/v2/workspaces/{workspace}/actions/lock", {})
+    sv = api.post(f"/api/v2/workspaces/{workspace}/state-versions", {"data": {
+        "type": "state-versions", "attributes": {"serial": 1, "md5": hashlib.md5(raw).hexdigest(),  # noqa: S324
+                                                 "lineage": "l-1", "state": base64.b64encode(raw).decode()}}}).json["data"]["id"]
+    listed = api.get(f"/api/v2/state-versions/{sv}/outputs").json
+    kinds = {o["attributes"]["name"]: (o["attributes"]["type"], o["attributes"]["detailed-type"])
+             for o in listed["data"]}
+    assert kinds == {"s": ("string", "string"), "l": ("array", ["list", "string"]),
+                     "o": ("object", ["object", {"k": "number"}]), "t": ("array", ["tuple", ["number"]]),
+                     "m": ("object", ["map", "string"])}
+    far = api.get(f"/api/v2/state-versions/{sv}/outputs?page%5Bnumber%5D=999&page%5Bsize%5D=2").json
+    assert far["data"] == [] and far["meta"]["pagination"]["total-count"] == 5
+    second = api.get(f"/api/v2/workspaces/{workspace}/current-state-version-outputs?page%5Bnumber%5D=2&page%5Bsize%5D=2").json
+    assert len(second["data"]) == 2 and second["meta"]["pagination"]["current-page"] == 2
+
+
+def test_an_output_is_read_by_its_id_and_only_by_its_organization(api, workspace):
+    import base64
+    import hashlib
+    import json
+    raw = json.dumps({"version": 4, "terraform_version": "1.0.3", "serial": 1, "lineage": "l-1",
+                      "outputs": {"a": {"value": "x", "type": "string"},
+                                  "b": {"value": "s3cret", "type": "string", "sensitive": True}},
+                      "resources": []}).encode()
+    api.post(f"/api/v2/workspaces/{workspace}/actions/lock", {})
+    sv = api.post(f"/api/v2/workspaces/{workspace}/state-versions", {"data": {
+        "type": "state-versions", "attributes": {"serial": 1, "md5": hashlib.md5(raw).hexdigest(),  # noqa: S324
+                                                 "lineage": "l-1", "state": base64.b64encode(raw).decode()}}}).json["data"]
+    first, second = (o["id"] for o in sv["relationships"]["outputs"]["data"])
+    shown = api.get(f"/api/v2/state-version-outputs/{first}")
+    assert shown.status_code == 200 and shown.json["data"]["attributes"]["value"] == "x"
+    assert api.get(f"/api/v2/state-version-outputs/{second}").json["data"]["attributes"]["value"] is None
+    for missing in (first[:-1] + "9", first[:-1], "wsout-", "sv-" + first[6:], first + "0" * 5):
+        assert api.get(f"/api/v2/state-version-outputs/{missing}").status_code == 404, missing
+    api.post("/api/v2/organizations", {"data": {"attributes": {"name": "rival", "email": "r@r.r"}}})
+    rival = api.as_token(api.post("/api/v2/organizations/rival/authentication-token")
+                         .json["data"]["attributes"]["token"])
+    assert rival.get(f"/api/v2/state-version-outputs/{first}").status_code == 404
+    assert api.as_token(None).get(f"/api/v2/state-version-outputs/{first}").status_code == 401

@@ -1,4 +1,9 @@
 """Tokens, organizations, memberships and cross-organization isolation (app under moto)."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import poll
 
 
 def attrs(resp):
@@ -114,3 +119,52 @@ def test_organization_tokens_cannot_create_organizations_or_tokens(api, org):
     assert as_org.post("/api/v2/organizations", {"data": {"attributes": {
         "name": "x", "email": "x@y.z"}}}).status_code == 403
     assert as_org.post(f"/api/v2/organizations/{org}/authentication-token").status_code == 403
+
+
+def _in(seconds: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_a_token_stops_working_when_it_expires(api, org, workspace):
+    user_id = api.post(f"/api/v2/organizations/{org}/organization-memberships",
+                       {"data": {"attributes": {"email": "dev@acme.test"}}}).json["data"]["relationships"]["user"]["data"]["id"]
+    made = api.post(f"/api/v2/users/{user_id}/authentication-tokens",
+                    {"data": {"attributes": {"expired-at": _in(3)}}})
+    assert made.status_code == 201
+    expiring = api.as_token(attrs(made)["token"])
+    assert expiring.get(f"/api/v2/workspaces/{workspace}").status_code == 200
+    shown = api.get(f"/api/v2/authentication-tokens/{made.json['data']['id']}")
+    assert shown.json["data"]["attributes"]["expired-at"] == attrs(made)["expired-at"]
+    refused = poll(lambda: expiring.get(f"/api/v2/workspaces/{workspace}"), lambda r: r.status_code != 200)
+    assert refused.status_code == 401 and "expired" in refused.json["errors"][0]["detail"]
+    # an organization token with an expiry, too; without one it never expires
+    org_token = api.post(f"/api/v2/organizations/{org}/authentication-token",
+                         {"data": {"type": "authentication-token", "attributes": {"expired-at": _in(3)}}})
+    assert org_token.status_code == 201
+    assert org_token.json["data"]["relationships"]["created-by"]["data"] == {"type": "organizations", "id": org}
+    as_org = api.as_token(attrs(org_token)["token"])
+    assert as_org.get(f"/api/v2/workspaces/{workspace}").status_code == 200
+    assert poll(lambda: as_org.get(f"/api/v2/workspaces/{workspace}"), lambda r: r.status_code != 200).status_code == 401
+    forever = api.post(f"/api/v2/organizations/{org}/authentication-token")
+    assert attrs(forever)["expired-at"] is None
+
+
+def test_a_user_token_expires_in_two_years_unless_told(api, org):
+    made = attrs(api.post("/api/v2/users/user-siteadmin0000001/authentication-tokens"))
+    created = datetime.fromisoformat(made["created-at"].replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(made["expired-at"].replace("Z", "+00:00"))
+    assert expires.year == created.year + 2 and abs((expires.replace(year=created.year) - created).total_seconds()) < 60
+
+
+@pytest.mark.parametrize("expired_at", ["2001-01-01T00:00:00Z", "tomorrow", 17, "9" * 50, ["2030-01-01T00:00:00Z"]])
+def test_a_bad_or_past_expiry_is_422_and_creates_no_token(api, org, expired_at):
+    before = api.get("/api/v2/users/user-siteadmin0000001/authentication-tokens").json["data"]
+    refused = api.post("/api/v2/users/user-siteadmin0000001/authentication-tokens",
+                       {"data": {"attributes": {"expired-at": expired_at}}})
+    assert refused.status_code == 422 and refused.json["errors"][0]["source"]["pointer"] == "/data/attributes/expired-at"
+    assert api.get("/api/v2/users/user-siteadmin0000001/authentication-tokens").json["data"] == before
+    old = attrs(api.post(f"/api/v2/organizations/{org}/authentication-token"))["token"]
+    assert api.post(f"/api/v2/organizations/{org}/authentication-token",
+                    {"data": {"attributes": {"expired-at": expired_at}}}).status_code == 422
+    # the organization's token is still the one it had
+    assert api.as_token(old).get(f"/api/v2/organizations/{org}/workspaces").status_code == 200

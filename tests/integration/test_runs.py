@@ -55,6 +55,20 @@ def test_plan_confirm_apply_and_the_next_run_plans_against_the_new_state(runs):
 
     assert runs.action(run_id, "apply", {"comment": "ship it"}).status_code == 202
     assert runs.wait(run_id, "applied", "errored") == "applied"
+    # who applied it, and the comment given with the apply (HCP's comments API)
+    applied = runs.get(run_id)
+    assert applied["relationships"]["confirmed-by"]["data"]["type"] == "users"
+    assert applied["attributes"]["status-timestamps"]["plan-queueable-at"] == applied["attributes"]["created-at"]
+    [said] = applied["relationships"]["comments"]["data"]
+    shown = runs.api.get(f"/api/v2/comments/{said['id']}").json["data"]
+    assert shown["attributes"]["body"] == "ship it"
+    more = runs.api.post(f"/api/v2/runs/{run_id}/comments", {"data": {"type": "comments", "attributes": {"body": "done"}}})
+    assert more.status_code == 201
+    assert [c["attributes"]["body"] for c in runs.api.get(f"/api/v2/runs/{run_id}/comments").json["data"]] == ["ship it", "done"]
+    for bad in ("", None, 7, "x" * 5000):
+        assert runs.api.post(f"/api/v2/runs/{run_id}/comments", {"data": {"attributes": {"body": bad}}}).status_code == 422
+    for missing in (said["id"][:-1] + "9", said["id"] + "0000", "wsc-", run_id):
+        assert runs.api.get(f"/api/v2/comments/{missing}").status_code == 404
     apply = runs.api.get(f"/api/v2/runs/{run_id}/apply").json["data"]
     assert (apply["attributes"]["status"], apply["attributes"]["resource-additions"]) == ("finished", 1)
     assert "Apply complete!" in runs.log(apply["attributes"]["log-read-url"]).body.decode()
@@ -459,11 +473,21 @@ def test_run_events_tell_the_run_history_to_its_organization_only(runs):
     assert actions == ["created", "pending", "plan-queued", "planning", "planned-and-finished"]
     stamps = [e["attributes"]["created-at"] for e in events.json["data"]]
     assert stamps == sorted(stamps) and all(e["type"] == "run-events" for e in events.json["data"])
+    # the run names the same events (go-tfe reads them from the run's relationships)
+    related = runs.get(run_id)["relationships"]["run-events"]["data"]
+    assert [e["id"] for e in related] == [e["id"] for e in events.json["data"]]
     runs.api.post("/api/v2/organizations", {"data": {"attributes": {"name": "rival", "email": "r@r.r"}}})
     rival = runs.api.as_token(runs.api.post("/api/v2/organizations/rival/authentication-token")
                               .json["data"]["attributes"]["token"])
     assert rival.get(f"/api/v2/runs/{run_id}/run-events").status_code == 404
     assert runs.api.as_token(None).get(f"/api/v2/runs/{run_id}/run-events").status_code == 401
+    # comments likewise: another organization neither reads nor writes them
+    made = runs.api.post(f"/api/v2/runs/{run_id}/comments", {"data": {"attributes": {"body": "mine"}}}).json["data"]
+    assert rival.get(f"/api/v2/comments/{made['id']}").status_code == 404
+    assert rival.get(f"/api/v2/runs/{run_id}/comments").status_code == 404
+    assert rival.post(f"/api/v2/runs/{run_id}/comments", {"data": {"attributes": {"body": "theirs"}}}).status_code == 404
+    assert runs.api.as_token(None).get(f"/api/v2/comments/{made['id']}").status_code == 401
+    assert [c["attributes"]["body"] for c in runs.api.get(f"/api/v2/runs/{run_id}/comments").json["data"]] == ["mine"]
 
 
 def test_a_tofu_workspace_without_opentofu_refuses_runs_and_queues_nothing(local_runs, monkeypatch):

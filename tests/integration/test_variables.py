@@ -56,7 +56,7 @@ def test_the_older_vars_endpoints(api, org, workspace):
 @pytest.mark.parametrize("body, status, needle", [
     (var_body("x", category=None), 422, "category"),
     (var_body("x", category="secret"), 422, "category"),
-    (var_body("1x"), 422, "key"),
+    (var_body("1x", category="env"), 422, "key"),
     (var_body("has space", category="env"), 422, "key"),
     (var_body("a-b", category="env"), 422, "key"),
     (var_body(""), 422, "key"),

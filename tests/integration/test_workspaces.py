@@ -8,7 +8,7 @@ def test_create_show_update_delete(api, org):
     assert created.status_code == 201
     data = created.json["data"]
     assert data["type"] == "workspaces" and data["id"].startswith("ws-")
-    assert data["links"]["self"] == f"/api/v2/workspaces/{data['id']}"
+    assert data["links"]["self"] == f"/api/v2/organizations/{org}/workspaces/web"   # HCP's form
     a = data["attributes"]
     assert a["auto-apply"] is True and a["terraform-version"] == "1.0.3"
     assert a["trigger-prefixes"] == [] and a["tag-names"] == [] and a["locked"] is False
@@ -37,6 +37,12 @@ def test_list_search_and_pagination(api, org):
     assert sorted(w["attributes"]["name"] for w in found.json["data"]) == ["alpha", "alphabet"]
     empty_filter = api.get(f"/api/v2/organizations/{org}/workspaces?search%5Bname%5D=")
     assert empty_filter.json["meta"]["pagination"]["total-count"] == 5
+    # HCP's search[wildcard-name]: * anywhere in the pattern
+    for pattern, names in (("alpha*", ["alpha", "alphabet"]), ("*ta", ["beta", "delta"]),
+                           ("*ph*", ["alpha", "alphabet"]), ("a*t", ["alphabet"]),
+                           ("*-dev", []), ("gamma", ["gamma"]), ("*", ["alpha", "alphabet", "beta", "delta", "gamma"])):
+        found = api.get(f"/api/v2/organizations/{org}/workspaces?search%5Bwildcard-name%5D={pattern}")
+        assert [w["attributes"]["name"] for w in found.json["data"]] == names, pattern
 
 
 def test_bad_input(api, org):
@@ -76,3 +82,47 @@ def test_lock_unlock_force_unlock(api, org, workspace):
     assert api.post(f"{base}/force-unlock").status_code == 409
     assert api.post(f"{base}/lock").status_code == 200
     assert api.post(f"{base}/unlock").json["data"]["attributes"]["locked"] is False
+
+
+def _state_with(resources: list) -> dict:
+    import base64
+    import hashlib
+    import json
+    raw = json.dumps({"version": 4, "terraform_version": "1.0.3", "serial": 1, "lineage": "l-1",
+                      "outputs": {}, "resources": resources}).encode()
+    return {"data": {"type": "state-versions", "attributes": {
+        "serial": 1, "md5": hashlib.md5(raw).hexdigest(), "lineage": "l-1",  # noqa: S324
+        "state": base64.b64encode(raw).decode()}}}
+
+
+def test_safe_delete_refuses_a_locked_workspace_and_one_managing_resources(api, org):
+    base = f"/api/v2/organizations/{org}/workspaces"
+    made = {name: api.post(base, {"data": {"attributes": {"name": name}}}).json["data"]["id"]
+            for name in ("empty", "locked", "managing", "emptied")}
+    assert api.post(f"{base}/empty/actions/safe-delete").status_code == 204
+    assert api.get(f"{base}/empty").status_code == 404
+    api.post(f"/api/v2/workspaces/{made['locked']}/actions/lock", {})
+    refused = api.post(f"/api/v2/workspaces/{made['locked']}/actions/safe-delete")
+    assert refused.status_code == 409 and "locked" in refused.json["errors"][0]["detail"]
+    ws = made["managing"]
+    api.post(f"/api/v2/workspaces/{ws}/actions/lock", {})
+    assert api.post(f"/api/v2/workspaces/{ws}/state-versions", _state_with(
+        [{"mode": "managed", "type": "null_resource", "name": "a", "instances": []}])).status_code == 201
+    api.post(f"/api/v2/workspaces/{ws}/actions/unlock", {})
+    refused = api.post(f"/api/v2/workspaces/{ws}/actions/safe-delete")
+    assert refused.status_code == 409 and "managing resources" in refused.json["errors"][0]["detail"]
+    # a state with nothing in it is safe to delete
+    ws = made["emptied"]
+    api.post(f"/api/v2/workspaces/{ws}/actions/lock", {})
+    api.post(f"/api/v2/workspaces/{ws}/state-versions", _state_with([]))
+    api.post(f"/api/v2/workspaces/{ws}/actions/unlock", {})
+    assert api.post(f"/api/v2/workspaces/{ws}/actions/safe-delete").status_code == 204
+    # the refused ones are all there; another organization cannot reach them
+    assert {w["attributes"]["name"] for w in api.get(base).json["data"]} == {"locked", "managing"}
+    api.post("/api/v2/organizations", {"data": {"attributes": {"name": "rival", "email": "r@r.r"}}})
+    rival = api.as_token(api.post("/api/v2/organizations/rival/authentication-token").json["data"]["attributes"]["token"])
+    api.post(f"/api/v2/workspaces/{made['locked']}/actions/unlock", {})
+    assert rival.post(f"/api/v2/workspaces/{made['locked']}/actions/safe-delete").status_code == 404
+    assert rival.post(f"{base}/locked/actions/safe-delete").status_code == 404
+    assert api.as_token(None).post(f"/api/v2/workspaces/{made['locked']}/actions/safe-delete").status_code == 401
+    assert api.get(f"{base}/locked").status_code == 200

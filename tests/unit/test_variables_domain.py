@@ -1,5 +1,7 @@
 """Variables without AWS: validation, the HCL single-expression rule, HCP's precedence table,
 and the runner's masking of sensitive values."""
+import json
+
 import pytest
 
 from chalicelib.domain import variables as rules
@@ -137,3 +139,26 @@ def test_masking_catches_values_as_printed_and_as_json_escapes_them():
 
 def test_masking_leaves_text_without_secrets_alone():
     assert mask("nothing here", ["secret-value"]) == "nothing here"
+
+
+@pytest.mark.parametrize("key, taken", [
+    ("bf0581aa-bb78-2266-de13-d79c7ff248be", True),   # go-tfe's tests name variables by UUID
+    ("region", True), ("_x", True), ("-x", False), ("a b", False), ("a=b", False), ("", False),
+    ("k" * 129, False),
+])
+def test_terraform_keys_as_hcp_takes_them(key, taken):
+    attrs = {"key": key, "category": "terraform", "value": "v"}
+    if taken:
+        assert rules.validate_new(attrs, parse_hcl)[0]["key"] == key
+    else:
+        with pytest.raises(Unprocessable):
+            rules.validate_new(attrs, parse_hcl)
+
+
+def test_a_key_that_is_no_identifier_never_reaches_the_hcl_variables_file():
+    # it could only break the file's syntax: no configuration can declare such a variable
+    files = phases.variable_files({"terraform": {"9abc": "x", "a": "y"},
+                                   "hcl": {"9abc": "1", "b": "[1]"}})
+    assert json.loads(files[phases.VARS_FILE]) == {"9abc": "x", "a": "y"}
+    assert parse_hcl(files[phases.HCL_VARS_FILE]).keys() == {"b"}
+    assert phases.HCL_VARS_FILE not in phases.variable_files({"hcl": {"9abc": "1"}})

@@ -1,0 +1,99 @@
+"""go-tfe's own integration tests (the pinned release, built by build.py) against a Terraless
+API: the groups Terraless offers, each test in its own process (a test that panics, as some do
+when a field they expect is absent, takes only itself down), a few at a time.
+
+`left-out.tsv` (beside the wrapper module) names the tests not run, each with its reason as a
+user would read it; `known-failing.tsv` those run that fail, with what Terraless does otherwise. `python -m tests.peers.go_tfe URL TOKEN [NAME_REGEX]` runs them by hand."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LEFT_OUT = HERE / "go-tfe" / "left-out.tsv"
+KNOWN_FAILING = HERE / "go-tfe" / "known-failing.tsv"
+
+# The groups of the issue: organizations and their tokens, users' tokens, workspaces (with
+# tags), configuration versions, runs, plans, applies, state versions and their outputs, the
+# log reader, variables and variable sets.
+GROUPS = (r"^Test(Organizations|OrganizationTokens|UserTokens|Workspaces|Workspace_|"
+          r"ConfigurationVersions|Runs|Plans|Applies|StateVersions|StateVersionOutputs|"
+          r"LogReader|Variables|VariableSets|VariableSetVariables)")
+RESULT = re.compile(r"^--- (PASS|FAIL|SKIP): (\S+)", re.M)
+TEST_SECONDS = 150
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str          # PASS, FAIL or SKIP (go-tfe skipped it itself: a flag it wants unset)
+    output: str
+
+
+def left_out() -> dict[str, str]:
+    return _reasons(LEFT_OUT)
+
+
+def known_failing() -> dict[str, str]:
+    return _reasons(KNOWN_FAILING)
+
+
+def _reasons(path: Path) -> dict[str, str]:
+    reasons = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, reason = line.split("\t", 1)
+            reasons[name.strip()] = reason.strip()
+    return reasons
+
+
+def listed(binary: Path) -> list[str]:
+    done = subprocess.run([str(binary), "-test.list", GROUPS], cwd=binary.parent,
+                          capture_output=True, text=True, check=True)
+    return [name for name in done.stdout.split() if name.startswith("Test")]
+
+
+def run_one(binary: Path, name: str, url: str, token: str) -> Outcome:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TFE_", "ENABLE_"))}
+    env.update(TFE_ADDRESS=url, TFE_TOKEN=token)
+    try:
+        done = subprocess.run([str(binary), "-test.v", "-test.run", f"^{name}$",
+                               "-test.timeout", f"{TEST_SECONDS}s"], cwd=binary.parent, env=env,
+                              capture_output=True, text=True, timeout=TEST_SECONDS + 30)
+        output = done.stdout + done.stderr
+    except subprocess.TimeoutExpired as exc:
+        return Outcome(name, "FAIL", f"killed after {TEST_SECONDS + 30} s\n{exc.stdout or ''}")
+    statuses = {found: status for status, found in RESULT.findall(output)}
+    # a panic prints no result line for the test it ended
+    return Outcome(name, statuses.get(name, "FAIL"), output)
+
+
+def run(binary: Path, url: str, token: str, names: list[str], parallel: int = 3) -> list[Outcome]:
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(lambda name: run_one(binary, name, url, token), names))
+
+
+def summary(outcomes: list[Outcome], left: int) -> str:
+    count = {status: sum(o.status == status for o in outcomes) for status in ("PASS", "FAIL", "SKIP")}
+    return (f"go-tfe: {count['PASS']} passed, {count['FAIL']} failed, {left} left out"
+            f" ({count['SKIP']} more skipped by go-tfe itself: features of HCP Terraform's"
+            f" beta or of TFE that it runs only when asked to)")
+
+
+if __name__ == "__main__":
+    from tests.peers.build import build
+    binary = build("go-tfe")
+    url, token = sys.argv[1], sys.argv[2]
+    wanted = re.compile(sys.argv[3]) if len(sys.argv) > 3 else None
+    names = [n for n in listed(binary) if n not in left_out() and (not wanted or wanted.search(n))]
+    outcomes = run(binary, url, token, names, parallel=int(os.environ.get("PARALLEL", "3")))
+    for outcome in outcomes:
+        print(outcome.status, outcome.name)
+        if outcome.status == "FAIL" and os.environ.get("VERBOSE"):
+            print(outcome.output[-4000:])
+    print(summary(outcomes, len(left_out())))
