@@ -301,15 +301,17 @@ def _outputs_of(sv) -> dict:
     return raw.as_dict() if hasattr(raw, "as_dict") else dict(raw or {})
 
 
-def state_version(sv, public_url: str) -> dict:
+def state_version(sv, public_url: str, *, upload_urls=(None, None), json_download_url=None) -> dict:
+    finalized = sv.status == "finalized"
     return {
         "id": sv.id, "type": "state-versions",
         "attributes": {
             "created-at": sv.created_at, "serial": int(sv.serial), "lineage": sv.lineage,
-            "md5": sv.md5, "size": int(sv.size), "status": "finalized",
-            "resources-processed": True, "terraform-version": sv.terraform_version,
-            "hosted-state-download-url": f"{public_url}{V2}/state-versions/{sv.id}/download",
-            "hosted-json-state-download-url": None, "state-version": 4,
+            "md5": sv.md5, "size": int(sv.size), "status": sv.status,
+            "resources-processed": finalized, "terraform-version": sv.terraform_version,
+            "hosted-state-download-url": f"{public_url}{V2}/state-versions/{sv.id}/download" if finalized else None,
+            "hosted-state-upload-url": upload_urls[0], "hosted-json-state-upload-url": upload_urls[1],
+            "hosted-json-state-download-url": json_download_url, "state-version": 4,
             "billable-rum-count": int(sv.resources or 0),
             "modules": None, "providers": None, "resources": None,
         },
@@ -332,11 +334,15 @@ def _output_type(detailed) -> str | None:
     return detailed
 
 
-def state_version_outputs(sv) -> list[dict]:
+def state_version_outputs(sv, *, reveal_sensitive: bool = False) -> list[dict]:
+    """`reveal_sensitive`: HCP shows sensitive values only where the state version itself is
+    asked for (its outputs list, to those who may download its state anyway); the workspace's
+    current outputs and a single output show null."""
     outputs = _outputs_of(sv)
     return [{"id": f"wsout-{sv.id[3:]}{i}", "type": "state-version-outputs",
              "attributes": {"name": name, "sensitive": o.get("sensitive", False),
-                            "type": _output_type(o.get("type")), "value": None if o.get("sensitive") else o.get("value"),
+                            "type": _output_type(o.get("type")),
+                            "value": None if o.get("sensitive") and not reveal_sensitive else o.get("value"),
                             "detailed-type": o.get("type")},
              "links": {"self": f"{V2}/state-version-outputs/wsout-{sv.id[3:]}{i}"}}
             for i, (name, o) in enumerate(sorted(outputs.items()))]

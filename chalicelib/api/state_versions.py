@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from ..config import settings
-from ..domain.errors import BadRequest, NotFound
+from ..domain.errors import BadRequest, NotFound, PayloadTooLarge
 from ..services import organization_names, state_versions, workspaces
 from . import jsonapi, render
 from .routing import route
@@ -13,7 +13,8 @@ bp = Blueprint(__name__)
 
 
 def _doc(sv) -> dict:
-    return render.state_version(sv, settings().public_url)
+    return render.state_version(sv, settings().public_url, upload_urls=state_versions.upload_urls(sv),
+                                json_download_url=state_versions.json_download_url(sv))
 
 
 STATE_BODY_LIMIT = 8 * 1024 * 1024     # bytes: a state of ~6 MB, base64-encoded (Lambda's payload)
@@ -26,9 +27,9 @@ def current_state_version(call, workspace_id):
     return jsonapi.document(_doc(sv), included=included)
 
 
-def _outputs_page(call, sv):
+def _outputs_page(call, sv, *, reveal_sensitive: bool = False):
     # paged like every HCP list (go-tfe asks for page 999 and expects none, with the count)
-    outputs = render.state_version_outputs(sv)
+    outputs = render.state_version_outputs(sv, reveal_sensitive=reveal_sensitive)
     page, size = jsonapi.page_params(call.request)
     return jsonapi.document(outputs[(page - 1) * size: page * size],
                             meta=jsonapi.pagination(page, size, len(outputs)))
@@ -77,7 +78,7 @@ def show_state_version(call, sv_id):
 
 @route(bp, "/api/v2/state-versions/{sv_id}/outputs")
 def state_version_outputs(call, sv_id):
-    return _outputs_page(call, state_versions.get(call.principal, sv_id))
+    return _outputs_page(call, state_versions.get(call.principal, sv_id), reveal_sensitive=True)
 
 
 @route(bp, "/api/v2/state-version-outputs/{output_id}")
@@ -102,3 +103,25 @@ def download_state_version(call, sv_id):
     return Response(body=state_versions.download(call.principal, sv_id).decode("utf-8"),
                     status_code=200,
                     headers={"Content-Type": "application/json"})
+
+
+# -- the two-step upload: go-tfe PUTs the state (and its JSON form) with no token ---------------
+
+def _raw_body(call) -> bytes:
+    body = call.request.raw_body or b""
+    body = body.encode("latin-1") if isinstance(body, str) else body
+    if len(body) > STATE_BODY_LIMIT:
+        raise PayloadTooLarge(f"the state is {len(body)} bytes; the limit is {STATE_BODY_LIMIT}")
+    return body
+
+
+@route(bp, "/_archivist/v1/state/state-upload/{credential}", ("PUT",), public=True)
+def upload_state(call, credential):
+    state_versions.receive_state(credential, _raw_body(call))
+    return Response(body="", status_code=200)
+
+
+@route(bp, "/_archivist/v1/state/state-json-upload/{credential}", ("PUT",), public=True)
+def upload_json_state(call, credential):
+    state_versions.receive_json_state(credential, _raw_body(call))
+    return Response(body="", status_code=200)

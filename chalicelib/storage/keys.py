@@ -34,6 +34,10 @@ def state(workspace_id: str, sv_id: str) -> str:
     return f"state/{workspace_id}/{sv_id}.tfstate"
 
 
+def state_json(workspace_id: str, sv_id: str) -> str:
+    return f"state/{workspace_id}/{sv_id}.json"
+
+
 def log(phase_id: str) -> str:
     """A plan's, apply's or job step's whole log, once the phase is over."""
     return f"logs/{phase_id}.log"

@@ -8,6 +8,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from .schema import index_meta as _index_meta, meta as _meta
+from .state_models import StateVersionModel
 from .variable_models import VARIABLE_MODELS
 
 
@@ -247,31 +248,6 @@ class RunModel(Model):
     by_workspace = _by_workspace_seq()
     pending = _pending_by_workspace()
     open_leases = _open_leases()
-
-
-class StateVersionsByWorkspace(GlobalSecondaryIndex):
-    Meta = _index_meta("by_workspace_serial")
-    workspace_id = UnicodeAttribute(hash_key=True)
-    serial = NumberAttribute(range_key=True)
-
-
-class StateVersionModel(Model):
-    """GetItem by id; a workspace's versions newest first: Query by_workspace_serial."""
-    Meta = _meta("state-versions")
-    id = UnicodeAttribute(hash_key=True)
-    workspace_id = UnicodeAttribute()
-    org = UnicodeAttribute()
-    serial = NumberAttribute()
-    lineage = UnicodeAttribute(null=True)
-    md5 = UnicodeAttribute()
-    size = NumberAttribute()
-    run_id = UnicodeAttribute(null=True)
-    created_at = UnicodeAttribute()
-    created_by = UnicodeAttribute(null=True)
-    terraform_version = UnicodeAttribute(null=True)
-    resources = NumberAttribute(default=0)
-    outputs = MapAttribute(default=dict)
-    by_workspace = StateVersionsByWorkspace()
 
 
 class LogChunkModel(Model):

@@ -4,7 +4,7 @@ transaction, conditional on the serial growing."""
 from __future__ import annotations
 
 from ..domain.errors import Conflict
-from ..domain.state_versions import StateVersion
+from ..domain.state_versions import PENDING, StateVersion
 from . import base, workspaces
 from .models import StateVersionModel as Model
 
@@ -27,6 +27,32 @@ def insert_current(sv: StateVersion) -> None:
         with base.transaction() as tx:
             tx.save(Model(**vars(sv)), condition=Model.id.does_not_exist())
             tx.update(owner, actions=actions, condition=condition)
+
+
+def insert_pending(sv: StateVersion) -> None:
+    """A version waiting for its state: stored, not current."""
+    with base.conditional("state version id collision"):
+        Model(**vars(sv)).save(condition=Model.id.does_not_exist())
+
+
+def finalize(sv: StateVersion) -> None:
+    """The pending version, its state now stored, becomes finalized and current, or neither
+    (another upload finalized it, or a newer version became current: 409)."""
+    owner, actions, condition = workspaces.current_state_update(sv.workspace_id, sv.id, sv.serial)
+    with base.conditional("the state version was finalized, or a newer one stored, concurrently",
+                          error=Conflict):
+        with base.transaction() as tx:
+            done = [Model.status.set(sv.status), Model.size.set(sv.size),
+                    Model.resources.set(sv.resources), Model.outputs.set(sv.outputs)]
+            if sv.terraform_version:
+                done.append(Model.terraform_version.set(sv.terraform_version))
+            tx.update(Model(id=sv.id), actions=done, condition=Model.status == PENDING)
+            tx.update(owner, actions=actions, condition=condition)
+
+
+def mark_json(sv_id: str) -> None:
+    with base.conditional(f"state version {sv_id} was deleted"):
+        Model(id=sv_id).update(actions=[Model.has_json.set(True)], condition=Model.id.exists())
 
 
 def of_workspace(workspace_id: str) -> list[StateVersion]:
