@@ -109,6 +109,11 @@ def _workflow(project, started_in: str) -> None:
     state = json.loads(project("state", "pull"))
     assert state["resources"][0]["type"] == "null_resource" and state["serial"] >= 1
     assert "No changes." in project("plan", "-no-color", "-input=false")
+    # a state write from the CLI itself (locks the workspace, pushes a new version: the cloud
+    # block through the two-step upload, the remote backend with the state in the request)
+    assert "Successfully moved 1 object" in project("state", "mv", "null_resource.demo", "null_resource.moved")
+    assert project("state", "list").split() == ["null_resource.moved"]
+    assert json.loads(project("state", "pull"))["serial"] == state["serial"] + 1
     out = project("destroy", "-no-color", "-auto-approve")
     assert "Resources: 0 added, 0 changed, 1 destroyed." in out
     assert project("state", "list").split() == []
@@ -124,6 +129,10 @@ def test_cloud_block_by_name(tofu, tofu_bin, http, token_from_env):
     local = json.loads(subprocess.run([tofu_bin, "version", "-json"], capture_output=True, text=True,
                                       env={"TF_CLI_CONFIG_FILE": "/dev/null"}).stdout)
     assert run["attributes"]["terraform-version"] == local["terraform_version"]
+    # the CLI's own state write (state mv) came by the two-step upload, its JSON state with it
+    versions = http.get(f"/api/v2/workspaces/{ws['id']}/state-versions").json()["data"]
+    uploaded = [v for v in versions if v["attributes"]["hosted-json-state-download-url"]]
+    assert len(uploaded) == 1 and uploaded[0]["attributes"]["status"] == "finalized"
 
 
 def test_without_a_token_nothing_is_reached(tofu, http):
