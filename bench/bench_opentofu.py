@@ -32,7 +32,9 @@ def _timed(args, cwd, env) -> float:
 def _span(attrs: dict) -> float:
     stamps = attrs["status-timestamps"]
     parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
-    return (parse(stamps["planned-at"]) - parse(attrs["created-at"])).total_seconds()
+    # a CLI plan is speculative: it ends planned_and_finished, not planned
+    done = stamps.get("planned-at") or stamps["planned-and-finished-at"]
+    return (parse(done) - parse(attrs["created-at"])).total_seconds()
 
 
 def run() -> dict:
