@@ -325,6 +325,14 @@ def state_version(sv, public_url: str, *, upload_urls=(None, None), json_downloa
     }
 
 
+def workspace_outputs(sv) -> list[dict]:
+    """A workspace's current outputs as HCP includes them with it (sensitive values null)."""
+    return [{"id": o["id"], "type": "workspace-outputs",
+             "attributes": {"name": o["attributes"]["name"], "sensitive": o["attributes"]["sensitive"],
+                            "output-type": o["attributes"]["type"], "value": o["attributes"]["value"]}}
+            for o in state_version_outputs(sv)]
+
+
 def _output_type(detailed) -> str | None:
     """HCP Terraform's `type` of an output is the JSON kind ("array" for list, tuple and set;
     "object" for object and map), a string: go-tfe refuses a list there ("Invalid type

@@ -3,12 +3,40 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
+from ..config import settings
+from ..domain.clock import now
+from ..domain.errors import NotFound
 from ..domain.workspaces import engine_for_client
-from ..services import identity, workspaces
+from ..services import identity, runs, state_versions, workspaces
 from . import jsonapi, render
 from .routing import route
 
 bp = Blueprint(__name__)
+
+
+def _with_includes(call, found: list) -> tuple[list, list | None]:
+    """Workspace documents and what `include` asks for beside them: `current-state-version`,
+    `current-run` and `outputs` (the current state's, as workspace-outputs, sensitive values
+    null); one read each per workspace of the page."""
+    wanted = jsonapi.includes(call.request)
+    docs, included = [], []
+    for ws in found:
+        doc = render.workspace(ws)
+        sv = state_versions.current_version(ws) if wanted & {"current_state_version", "outputs"} else None
+        if sv is not None and "current_state_version" in wanted:
+            included.append(render.state_version(sv, settings().public_url))
+        if "outputs" in wanted:
+            outputs = render.workspace_outputs(sv) if sv else []
+            doc["relationships"]["outputs"] = {"data": [{"type": o["type"], "id": o["id"]} for o in outputs]}
+            included += outputs
+        run_id = doc["relationships"]["current-run"]["data"]
+        if "current_run" in wanted and run_id:
+            try:
+                included.append(render.run(runs.get(call.principal, run_id["id"]), now()))
+            except NotFound:        # deleted meanwhile
+                pass
+        docs.append(doc)
+    return docs, included or None
 
 
 @route(bp, "/api/v2/organizations/{org}/workspaces")
@@ -18,10 +46,10 @@ def list_workspaces(call, org):
                                    jsonapi.query(call.request, "search[exclude-tags]"),
                                    jsonapi.query(call.request, "search[wildcard-name]"))
     page, size = jsonapi.page_params(call.request)
-    included = [render.organization(identity.get_org(call.principal, org))] \
-        if "organization" in jsonapi.includes(call.request) else None
-    return jsonapi.document([render.workspace(w) for w in found[(page - 1) * size: page * size]],
-                            included=included, meta=jsonapi.pagination(page, size, len(found)))
+    docs, included = _with_includes(call, found[(page - 1) * size: page * size])
+    if "organization" in jsonapi.includes(call.request):
+        included = [render.organization(identity.get_org(call.principal, org)), *(included or [])]
+    return jsonapi.document(docs, included=included, meta=jsonapi.pagination(page, size, len(found)))
 
 
 @route(bp, "/api/v2/organizations/{org}/workspaces", ("POST",))
@@ -38,7 +66,8 @@ def create_workspace(call, org):
 
 @route(bp, "/api/v2/organizations/{org}/workspaces/{name}")
 def show_workspace_by_name(call, org, name):
-    return jsonapi.document(render.workspace(workspaces.get_by_name(call.principal, org, name)))
+    [doc], included = _with_includes(call, [workspaces.get_by_name(call.principal, org, name)])
+    return jsonapi.document(doc, included=included)
 
 
 @route(bp, "/api/v2/organizations/{org}/workspaces/{name}", ("PATCH",))
@@ -68,7 +97,8 @@ def safe_delete_workspace(call, workspace_id):
 
 @route(bp, "/api/v2/workspaces/{workspace_id}")
 def show_workspace(call, workspace_id):
-    return jsonapi.document(render.workspace(workspaces.get(call.principal, workspace_id)))
+    [doc], included = _with_includes(call, [workspaces.get(call.principal, workspace_id)])
+    return jsonapi.document(doc, included=included)
 
 
 @route(bp, "/api/v2/workspaces/{workspace_id}", ("PATCH",))

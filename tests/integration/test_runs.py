@@ -473,6 +473,9 @@ def test_run_events_tell_the_run_history_to_its_organization_only(runs):
     assert actions == ["created", "pending", "plan-queued", "planning", "planned-and-finished"]
     stamps = [e["attributes"]["created-at"] for e in events.json["data"]]
     assert stamps == sorted(stamps) and all(e["type"] == "run-events" for e in events.json["data"])
+    # the workspace includes its current run when asked (go-tfe's include=current-run)
+    listed = runs.api.get(f"/api/v2/workspaces/{runs.ws}?include=current-run").json
+    assert [i["id"] for i in listed["included"]] == [run_id]
     # the run names the same events (go-tfe reads them from the run's relationships)
     related = runs.get(run_id)["relationships"]["run-events"]["data"]
     assert [e["id"] for e in related] == [e["id"] for e in events.json["data"]]

@@ -126,3 +126,31 @@ def test_safe_delete_refuses_a_locked_workspace_and_one_managing_resources(api, 
     assert rival.post(f"{base}/locked/actions/safe-delete").status_code == 404
     assert api.as_token(None).post(f"/api/v2/workspaces/{made['locked']}/actions/safe-delete").status_code == 401
     assert api.get(f"{base}/locked").status_code == 200
+
+
+def test_include_outputs_and_the_current_state_version(api, org):
+    import base64
+    import hashlib
+    import json
+    base = f"/api/v2/organizations/{org}/workspaces"
+    ws = api.post(base, {"data": {"attributes": {"name": "with-state"}}}).json["data"]["id"]
+    api.post(base, {"data": {"attributes": {"name": "without-state"}}})
+    raw = json.dumps({"version": 4, "serial": 1, "lineage": "l", "resources": [], "outputs": {
+        "url": {"value": "https://x", "type": "string"},
+        "password": {"value": "hunter2", "type": "string", "sensitive": True}}}).encode()
+    api.post(f"/api/v2/workspaces/{ws}/actions/lock", {})
+    sv = api.post(f"/api/v2/workspaces/{ws}/state-versions", {"data": {"attributes": {
+        "serial": 1, "md5": hashlib.md5(raw).hexdigest(), "state": base64.b64encode(raw).decode()}}}).json["data"]["id"]  # noqa: S324
+    for path in (f"/api/v2/workspaces/{ws}", f"{base}/with-state"):
+        shown = api.get(f"{path}?include=outputs").json
+        related = shown["data"]["relationships"]["outputs"]["data"]
+        outputs = {o["attributes"]["name"]: o for o in shown["included"]}
+        assert [o["id"] for o in related] == [o["id"] for o in shown["included"]]
+        assert {n: (o["type"], o["attributes"]["output-type"], o["attributes"]["value"]) for n, o in outputs.items()} == {
+            "url": ("workspace-outputs", "string", "https://x"), "password": ("workspace-outputs", "string", None)}
+    listed = api.get(f"{base}?include=current-state-version,outputs").json
+    assert [i["id"] for i in listed["included"] if i["type"] == "state-versions"] == [sv]
+    bare = [d for d in listed["data"] if d["attributes"]["name"] == "without-state"][0]
+    assert bare["relationships"]["outputs"]["data"] == []
+    assert "included" not in api.get(f"/api/v2/workspaces/{ws}").json or not api.get(f"/api/v2/workspaces/{ws}").json["included"]
+    assert "hunter2" not in json.dumps(api.get(f"{base}?include=outputs").json)
