@@ -190,3 +190,5 @@ class Workspace:
     latest_run_id: str | None = None
     current_sv_id: str | None = None
     current_sv_serial: int | None = None
+    # resources its current state manages (HCP's resource-count); None: stored before it was kept
+    current_sv_resources: int | None = None

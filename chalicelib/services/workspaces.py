@@ -118,9 +118,12 @@ def delete(principal: Principal, ws: Workspace) -> None:
 def safe_delete(principal: Principal, ws: Workspace) -> None:
     """Deletes the workspace only if it is unlocked, no run holds it and its current state
     manages no resources; the delete is conditional on all three still holding."""
-    from . import state_versions  # lazy: a cycle (state_versions reads workspaces through this module)
-    current = state_versions.current_version(ws)
-    rules.check_safe_delete(ws, current.resources if current else 0)
+    managed = ws.current_sv_resources
+    if managed is None and ws.current_sv_id:      # a state made current before the count was kept
+        from . import state_versions  # lazy: a cycle (state_versions reads workspaces through this module)
+        current = state_versions.current_version(ws)
+        managed = current.resources if current else 0
+    rules.check_safe_delete(ws, managed or 0)
     store.delete_if_unchanged(ws)
     hooks.workspace_deleted(ws.id)
 

@@ -172,6 +172,7 @@ class WorkspaceModel(Model):
     latest_run_id = UnicodeAttribute(null=True)
     current_sv_id = UnicodeAttribute(null=True)
     current_sv_serial = NumberAttribute(null=True)
+    current_sv_resources = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     by_org_name = WorkspacesByOrgName()

@@ -22,7 +22,7 @@ def find(sv_id: str) -> StateVersion | None:
 
 def insert_current(sv: StateVersion) -> None:
     """Store the version and make it the workspace's current one, or neither."""
-    owner, actions, condition = workspaces.current_state_update(sv.workspace_id, sv.id, sv.serial)
+    owner, actions, condition = workspaces.current_state_update(sv.workspace_id, sv.id, sv.serial, sv.resources)
     with base.conditional("a newer state version was stored concurrently", error=Conflict):
         with base.transaction() as tx:
             tx.save(Model(**vars(sv)), condition=Model.id.does_not_exist())
@@ -38,7 +38,7 @@ def insert_pending(sv: StateVersion) -> None:
 def finalize(sv: StateVersion) -> None:
     """The pending version, its state now stored, becomes finalized and current, or neither
     (another upload finalized it, or a newer version became current: 409)."""
-    owner, actions, condition = workspaces.current_state_update(sv.workspace_id, sv.id, sv.serial)
+    owner, actions, condition = workspaces.current_state_update(sv.workspace_id, sv.id, sv.serial, sv.resources)
     with base.conditional("the state version was finalized, or a newer one stored, concurrently",
                           error=Conflict):
         with base.transaction() as tx:

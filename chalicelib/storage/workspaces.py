@@ -15,8 +15,9 @@ def _from(item: Model) -> Workspace:
     values = {name: getattr(item, name) for name in _FIELDS}
     for name in _NUMBERS:
         values[name] = int(values[name] or 0)
-    if values["current_sv_serial"] is not None:
-        values["current_sv_serial"] = int(values["current_sv_serial"])
+    for name in ("current_sv_serial", "current_sv_resources"):
+        if values[name] is not None:
+            values[name] = int(values[name])
     values["trigger_prefixes"] = list(values["trigger_prefixes"] or [])
     values["tag_names"] = list(values["tag_names"] or [])
     values["engine"] = values["engine"] or "terraform"      # items written before engines
@@ -124,9 +125,10 @@ def promote_cv(workspace_id: str, cv_id: str, seq: int) -> None:
                                            | (Model.current_cv_seq < seq)))
 
 
-def current_state_update(workspace_id: str, sv_id: str, serial: int):
+def current_state_update(workspace_id: str, sv_id: str, serial: int, resources: int):
     """The update that makes a state version current, for a transaction (state_versions)."""
     return (Model(id=workspace_id),
-            [Model.current_sv_id.set(sv_id), Model.current_sv_serial.set(serial)],
+            [Model.current_sv_id.set(sv_id), Model.current_sv_serial.set(serial),
+             Model.current_sv_resources.set(resources)],
             Model.current_sv_serial.does_not_exist() | (Model.current_sv_serial < serial))
 

@@ -154,3 +154,25 @@ def test_include_outputs_and_the_current_state_version(api, org):
     assert bare["relationships"]["outputs"]["data"] == []
     assert "included" not in api.get(f"/api/v2/workspaces/{ws}").json or not api.get(f"/api/v2/workspaces/{ws}").json["included"]
     assert "hunter2" not in json.dumps(api.get(f"{base}?include=outputs").json)
+
+
+def test_resource_and_run_counts(api, org):
+    ws = api.post(f"/api/v2/organizations/{org}/workspaces", {"data": {"attributes": {"name": "counted"}}}).json["data"]["id"]
+    assert api.get(f"/api/v2/workspaces/{ws}").json["data"]["attributes"]["resource-count"] == 0
+    api.post(f"/api/v2/workspaces/{ws}/actions/lock", {})
+    api.post(f"/api/v2/workspaces/{ws}/state-versions", _state_with(
+        [{"mode": "managed", "type": "null_resource", "name": n, "instances": []} for n in "abc"]))
+    attrs = api.get(f"/api/v2/workspaces/{ws}").json["data"]["attributes"]
+    assert (attrs["resource-count"], attrs["runs-count"]) == (3, 0)
+
+
+def test_safe_delete_of_a_workspace_stored_before_resource_counts_reads_its_state(api, org):
+    from chalicelib.storage.models import WorkspaceModel
+    ws = api.post(f"/api/v2/organizations/{org}/workspaces", {"data": {"attributes": {"name": "older"}}}).json["data"]["id"]
+    api.post(f"/api/v2/workspaces/{ws}/actions/lock", {})
+    api.post(f"/api/v2/workspaces/{ws}/state-versions", _state_with(
+        [{"mode": "managed", "type": "null_resource", "name": "a", "instances": []}]))
+    api.post(f"/api/v2/workspaces/{ws}/actions/unlock", {})
+    WorkspaceModel(id=ws).update(actions=[WorkspaceModel.current_sv_resources.remove()])   # as stored before
+    assert api.post(f"/api/v2/workspaces/{ws}/actions/safe-delete").status_code == 409
+    assert api.get(f"/api/v2/workspaces/{ws}").status_code == 200
