@@ -64,7 +64,9 @@ def list_runs(call, workspace_id):
         raw = jsonapi.query(call.request, f"filter[{name}]")
         if raw:
             filters[name] = {v.strip() for v in raw.replace("%2C", ",").split(",") if v.strip()}
-    items, total = runs.list_page(call.principal, workspace_id, page, size, filters)
+    searches = {name: value for name in ("user", "commit", "basic")
+                if (value := jsonapi.query(call.request, f"search[{name}]"))}
+    items, total = runs.list_page(call.principal, workspace_id, page, size, filters, searches)
     included = [i for r in items for i in _included(call, r)]
     return jsonapi.document([_run_doc(r) for r in items], included=included,
                             meta=jsonapi.pagination(page, size, total))

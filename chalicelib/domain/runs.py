@@ -172,6 +172,18 @@ class Run(WorkspaceItem):
             return "refresh_only"
         return "plan_only" if self.options.plan_only or self.speculative else "plan_and_apply"
 
+    def matches_search(self, ingress: dict, searches: dict[str, str]) -> bool:
+        """HCP's run searches against the run and its configuration's ingress attributes:
+        `user` the VCS sender, `commit` a commit sha (or its prefix), `basic` any of those,
+        the run's id or its message."""
+        user, commit = str(ingress.get("sender-username") or ""), str(ingress.get("commit-sha") or "")
+        if "user" in searches and searches["user"] != user:
+            return False
+        if "commit" in searches and not (commit and commit.startswith(searches["commit"])):
+            return False
+        basic = searches.get("basic")
+        return not basic or any(basic in text for text in (self.id, self.options.message or "", user, commit))
+
     @property
     def plan_json_coming(self) -> bool:
         """The plan finished and its runner still holds the lease: its JSON is on the way."""

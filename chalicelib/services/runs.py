@@ -50,14 +50,22 @@ def get_by_phase(principal: Principal, phase_id: str, kind: str) -> Run:
 
 
 def list_page(principal: Principal, workspace_id: str, page: int, size: int,
-              filters: dict[str, set[str]]) -> tuple[list[Run], int]:
+              filters: dict[str, set[str]], searches: dict[str, str] | None = None) -> tuple[list[Run], int]:
+    """`searches`: HCP's search[user] (the VCS sender), search[commit] (the commit's sha) and
+    search[basic] (either, or the run's id or message), read from each run's configuration
+    version's ingress attributes (one read per configuration version)."""
     ws = workspaces.get(principal, workspace_id)
-    if not filters:
+    if not filters and not searches:
         return store.page(ws.id, ws.run_seq, page, size), ws.run_seq
     runs = store.filtered(ws.id, filters)
     if "operation" in filters:
         runs = [r for r in runs if r.operation in filters["operation"]]
+    if searches:
+        ingress = {cv_id: (cv.ingress if cv else None) or {}
+                   for cv_id in {r.cv_id for r in runs} for cv in [cv_store.find(cv_id)]}
+        runs = [r for r in runs if r.matches_search(ingress[r.cv_id], searches)]
     return runs[(page - 1) * size: page * size], len(runs)
+
 
 
 def await_final(principal: Principal, run_id: str, timeout: float) -> Run:

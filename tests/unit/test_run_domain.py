@@ -168,3 +168,15 @@ def test_fail_records_the_reason_and_closes_started_phases():
     r.fail(T2, "the worker stopped sending heartbeats")
     assert (r.status, r.error_text) == (S.ERRORED, "the worker stopped sending heartbeats")
     assert (r.plan.status, r.apply.status) == (PhaseStatus.ERRORED, PhaseStatus.UNREACHABLE)
+
+
+def test_run_searches_read_the_run_and_its_configurations_ingress():
+    from chalicelib.domain.runs import Run, RunOptions
+    run = Run(id="run-abcdefghijklmnop", workspace_id="ws-1", org="o", cv_id="cv-1", seq=1,
+              created_at="2026-01-01T00:00:00.000Z", options=RunOptions(message="fix the dns"))
+    vcs = {"sender-username": "octocat", "commit-sha": "0123456789abcdef"}
+    assert run.matches_search(vcs, {"user": "octocat"}) and not run.matches_search(vcs, {"user": "octo"})
+    assert run.matches_search(vcs, {"commit": "0123456"}) and not run.matches_search({}, {"commit": "0123456"})
+    assert run.matches_search({}, {"basic": "dns"}) and run.matches_search({}, {"basic": "ghijk"})
+    assert run.matches_search(vcs, {"basic": "octocat", "commit": "0123"})
+    assert not run.matches_search({}, {"basic": "nothing-like-it"})
