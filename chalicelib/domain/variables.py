@@ -184,13 +184,16 @@ def validate_new(attrs: dict, parse_hcl) -> tuple[dict, str | None]:
 
 def validate_update(var: Variable, attrs: dict, parse_hcl) -> tuple[dict, str | None]:
     """The fields an update changes, and the new value (None: the value is kept). A
-    sensitive variable stays sensitive; its category is fixed (HCP: delete and recreate)."""
-    if "category" in attrs and attrs["category"] is not None and attrs["category"] != var.category:
-        check_category(attrs["category"])
-        raise Unprocessable("a variable's category cannot be changed", pointer=_pointer("category"))
+    sensitive variable stays sensitive. A new category (HCP allows it) must suit the key: an
+    env variable's key is a shell name; HCL is for terraform variables only."""
     out: dict = {}
-    if "key" in attrs:
-        out["key"] = check_key(var.category, attrs["key"])
+    category = var.category
+    if "category" in attrs and attrs["category"] is not None and attrs["category"] != var.category:
+        category = out["category"] = check_category(attrs["category"])
+        if category == ENV and out.get("hcl", attrs.get("hcl", var.hcl)):
+            raise Unprocessable("env variables cannot be HCL", pointer=_pointer("hcl"))
+    if "key" in attrs or "category" in out:
+        out["key"] = check_key(category, attrs.get("key", var.key))
     if "description" in attrs:
         out["description"] = _text(attrs, "description", MAX_DESCRIPTION, "")
     if "hcl" in attrs:
@@ -203,7 +206,7 @@ def validate_update(var: Variable, attrs: dict, parse_hcl) -> tuple[dict, str | 
         out["sensitive"] = sensitive
     value = _text(attrs, "value", MAX_VALUE) if "value" in attrs else None
     hcl = out.get("hcl", var.hcl)
-    if hcl and var.category == TERRAFORM:
+    if hcl and category == TERRAFORM:
         if value is not None:
             check_hcl(value, parse_hcl, sensitive=out.get("sensitive", var.sensitive))
         elif "hcl" in attrs and not var.hcl and not var.sensitive:

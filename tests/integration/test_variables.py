@@ -264,3 +264,18 @@ def test_variables_need_a_token(api, ws_vars):
     assert api.as_token(None).get(ws_vars).status_code == 401
     assert api.as_token("nonsense").post(ws_vars, var_body("x")).status_code == 401
     assert ADMIN_TOKEN
+
+
+def test_a_variable_changes_category_where_its_key_is_free(api, workspace, ws_vars):
+    moved = api.post(ws_vars, var_body("REGION", "eu-west-1")).json["data"]["id"]
+    changed = api.patch(f"{ws_vars}/{moved}", {"data": {"attributes": {"category": "env"}}})
+    assert changed.status_code == 200 and changed.json["data"]["attributes"]["category"] == "env"
+    # the same key in the category it left is free again; moving it back onto a taken slot is not
+    again = api.post(ws_vars, var_body("REGION", "us-east-1")).json["data"]["id"]
+    refused = api.patch(f"{ws_vars}/{again}", {"data": {"attributes": {"category": "env"}}})
+    assert refused.status_code == 409
+    assert api.patch(f"{ws_vars}/{moved}", {"data": {"attributes": {"category": "bash"}}}).status_code == 422
+    dashed = api.post(ws_vars, var_body("my-var")).json["data"]["id"]
+    assert api.patch(f"{ws_vars}/{dashed}", {"data": {"attributes": {"category": "env"}}}).status_code == 422
+    shown = {v["id"]: (v["attributes"]["category"], v["attributes"]["value"]) for v in api.get(ws_vars).json["data"]}
+    assert shown == {moved: ("env", "eu-west-1"), again: ("terraform", "us-east-1"), dashed: ("terraform", "v")}

@@ -104,12 +104,19 @@ def test_the_runner_writes_hcl_exactly_as_validated():
         assert parse_hcl(phases.hcl_assignment(key, value)).keys() == {key}
 
 
-def test_updates_keep_sensitivity_and_category():
+def test_updates_keep_sensitivity_and_a_new_category_suits_the_key():
     secret = var(sensitive=True, value=None)
     with pytest.raises(Unprocessable):
         rules.validate_update(secret, {"sensitive": False}, parse_hcl)
+    # HCP lets a variable change category; the key must be one the new category can carry
+    assert rules.validate_update(var(key="REGION"), {"category": "env"}, parse_hcl) == (
+        {"category": "env", "key": "REGION"}, None)
     with pytest.raises(Unprocessable):
-        rules.validate_update(var(), {"category": "env"}, parse_hcl)
+        rules.validate_update(var(key="with-dash"), {"category": "env"}, parse_hcl)
+    with pytest.raises(Unprocessable):
+        rules.validate_update(var(key="k", hcl=True), {"category": "env"}, parse_hcl)
+    with pytest.raises(Unprocessable):
+        rules.validate_update(var(), {"category": "bash"}, parse_hcl)
     assert rules.validate_update(var(), {"category": "terraform", "value": "n"}, parse_hcl) == ({}, "n")
     with pytest.raises(Unprocessable):       # turning hcl on checks the stored value
         rules.validate_update(var(value="[1,"), {"hcl": True}, parse_hcl)
