@@ -69,7 +69,8 @@ def workspace(ws) -> dict:
             "allow-destroy-plan": ws.allow_destroy_plan, "created-at": ws.created_at,
             "updated-at": ws.updated_at, "environment": "default",
             "execution-mode": ws.execution_mode, "operations": ws.execution_mode == "remote",
-            "file-triggers-enabled": ws.file_triggers_enabled, "locked": ws.locked,
+            # a run holding the workspace locks it, as in HCP
+            "file-triggers-enabled": ws.file_triggers_enabled, "locked": ws.locked or ws.held_by_run,
             "locked-reason": ws.lock_reason or "" if ws.locked else "",
             "queue-all-runs": ws.queue_all_runs, "speculative-enabled": ws.speculative_enabled,
             # plain logs: the phases run terraform without -json (OpenTofu's cloud backend
@@ -96,8 +97,8 @@ def workspace(ws) -> dict:
             "latest-run": _rel("runs", ws.latest_run_id),
             "current-state-version": _rel("state-versions", ws.current_sv_id,
                                           f"{V2}/workspaces/{ws.id}/current-state-version"),
-            "locked-by": _rel("users", ws.locked_by if ws.locked and ws.locked_by and
-                              ws.locked_by.startswith("user-") else None),
+            "locked-by": _rel("users", ws.locked_by) if ws.locked and (ws.locked_by or "").startswith("user-")
+            else _rel("runs", ws.current_run_id if ws.held_by_run and not ws.locked else None),
             "tags": {"data": [{"id": tag_id(ws.org, t), "type": "tags"} for t in ws.tag_names or []]},
         },
         "links": {"self": f"{V2}/organizations/{organization_names.name_of(ws.org)}/workspaces/{ws.name}",

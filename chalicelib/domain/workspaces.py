@@ -142,18 +142,23 @@ def check_safe_delete(ws: "Workspace", managed_resources: int) -> None:
         raise Conflict("workspace cannot be safely deleted because it is still managing resources")
 
 
-def check_lock(locked: bool) -> None:
-    if locked:
+def check_lock(ws: "Workspace") -> None:
+    """A workspace a run holds is locked by that run, as in HCP (a Terrakube job holding it may
+    lock it: its disableWorkspace step does)."""
+    if ws.locked or ws.held_by_run:
         raise Conflict("workspace is already locked")
 
 
-def check_unlock(locked: bool, locked_by: str | None, caller: str, *, force: bool) -> None:
-    if not locked:
+def check_unlock(ws: "Workspace", caller: str, *, force: bool) -> None:
+    # HCP's words name the holder's kind: go-tfe tells "is locked by Run" from "is locked by User"
+    if not ws.locked and ws.held_by_run:
+        raise Conflict(f"Unable to unlock workspace. The workspace is locked by Run {ws.current_run_id}: "
+                       "it is unlocked when the run ends (cancel or discard it)")
+    if not ws.locked:
         raise Conflict("workspace is already unlocked")
-    if not force and locked_by != caller:
-        # HCP's words name the holder's kind: go-tfe tells "is locked by Run" from "is locked by User"
-        holder = "Run" if (locked_by or "").startswith("run-") else "User" if (locked_by or "").startswith("user-") else "Team"
-        raise Conflict(f"Unable to unlock workspace. The workspace is locked by {holder} {locked_by}; use force-unlock")
+    if not force and ws.locked_by != caller:
+        holder = "User" if (ws.locked_by or "").startswith("user-") else "Team"
+        raise Conflict(f"Unable to unlock workspace. The workspace is locked by {holder} {ws.locked_by}; use force-unlock")
 
 
 @dataclass
@@ -192,3 +197,8 @@ class Workspace:
     current_sv_serial: int | None = None
     # resources its current state manages (HCP's resource-count); None: stored before it was kept
     current_sv_resources: int | None = None
+
+    @property
+    def held_by_run(self) -> bool:
+        """A run (not a Terrakube job) holds the workspace: HCP shows it locked by that run."""
+        return (self.current_run_id or "").startswith("run-")

@@ -133,14 +133,14 @@ def _holder(principal: Principal) -> str:
 
 
 def lock(principal: Principal, ws: Workspace, reason: str | None) -> Workspace:
-    rules.check_lock(ws.locked)
+    rules.check_lock(ws)
     store.lock(ws.id, _holder(principal), reason or "")
     ws.locked, ws.locked_by, ws.lock_reason = True, _holder(principal), reason or ""
     return ws
 
 
 def unlock(principal: Principal, ws: Workspace, *, force: bool) -> Workspace:
-    rules.check_unlock(ws.locked, ws.locked_by, _holder(principal), force=force)
+    rules.check_unlock(ws, _holder(principal), force=force)
     store.unlock(ws.id, None if force else _holder(principal))
     ws.locked, ws.locked_by, ws.lock_reason = False, None, None
     hooks.workspace_unlocked(ws.id)

@@ -88,7 +88,9 @@ def lock(workspace_id: str, holder: str, reason: str) -> None:
     with base.conditional("workspace is already locked"):
         Model(id=workspace_id).update(
             actions=[Model.locked.set(True), Model.locked_by.set(holder), Model.lock_reason.set(reason)],
-            condition=Model.id.exists() & (Model.locked == False))  # noqa: E712 - a condition
+            # not while a run holds it (a run taking it meanwhile makes this fail: 409)
+            condition=Model.id.exists() & (Model.locked == False)  # noqa: E712 - a condition
+            & ~Model.current_run_id.startswith("run-"))
 
 
 def unlock(workspace_id: str, holder: str | None) -> None:

@@ -177,6 +177,14 @@ def test_cancel_while_planning_interrupts_terraform(runs, slow_state):
     runs.upload({"main.tf": slow_plan_tf(slow_state)})
     run_id = runs.create()
     runs.wait(run_id, "planning")
+    # the run holding the workspace locks it, as in HCP: shown locked by the run, neither
+    # unlocked nor locked by anyone else meanwhile
+    ws = runs.api.get(f"/api/v2/workspaces/{runs.ws}").json["data"]
+    assert ws["attributes"]["locked"] is True
+    assert ws["relationships"]["locked-by"]["data"] == {"type": "runs", "id": run_id}
+    refused = runs.api.post(f"/api/v2/workspaces/{runs.ws}/actions/unlock")
+    assert refused.status_code == 409 and "is locked by Run" in refused.json["errors"][0]["detail"]
+    assert runs.api.post(f"/api/v2/workspaces/{runs.ws}/actions/lock", {}).status_code == 409
     assert runs.action(run_id, "cancel", {"comment": "too slow"}).status_code == 202
     assert runs.get(run_id)["attributes"]["force-cancel-available-at"].endswith("Z")
     assert runs.action(run_id, "cancel").status_code == 409      # already being canceled
@@ -184,6 +192,8 @@ def test_cancel_while_planning_interrupts_terraform(runs, slow_state):
     plan = runs.api.get(f"/api/v2/runs/{run_id}/plan").json["data"]["attributes"]
     assert plan["status"] == "canceled"
     assert runs.action(run_id, "force-cancel").status_code == 409
+    poll(lambda: runs.api.get(f"/api/v2/workspaces/{runs.ws}").json["data"]["attributes"]["locked"],
+         lambda locked: locked is False, timeout=30)                 # the run ended: free again
 
 
 def test_force_cancel_after_the_cool_off(local_runs, slow_state):
