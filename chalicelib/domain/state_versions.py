@@ -70,12 +70,14 @@ def outputs_of(state: dict) -> dict:
 
 
 def check_successor(current: StateVersion | None, serial: int, lineage: str | None, *,
-                    check_lineage: bool) -> None:
-    """A new version must have a higher serial than the current one and, unless forced, the
-    same lineage (409 otherwise)."""
+                    check_lineage: bool, md5: str) -> None:
+    """A new version must have a higher serial than the current one — or the same serial with
+    the very same state (md5), which HCP Terraform takes again (OTF follows it; go-tfe's tests
+    push one state three times) — and, unless forced, the same lineage (409 otherwise)."""
     if current is None:
         return
-    if serial <= current.serial:
-        raise Conflict(f"serial {serial} is not greater than the current serial {current.serial}")
+    if serial < current.serial or (serial == current.serial and md5 != current.md5):
+        raise Conflict(f"serial {serial} is not greater than the current serial {current.serial}"
+                       + (" (the same serial is taken again only for the same state)" if serial == current.serial else ""))
     if check_lineage and current.lineage and lineage and lineage != current.lineage:
         raise Conflict(f"lineage {lineage} does not match the current lineage {current.lineage}")

@@ -31,15 +31,16 @@ def store_state(ws: Workspace, raw: bytes, *, run_id: str | None, created_by: st
     state = parse_state(raw)
     serial = state["serial"] if serial is None else serial
     lineage = lineage or state.get("lineage")
-    check_successor(current_version(ws), serial, lineage, check_lineage=check_lineage)
+    md5 = hashlib.md5(raw).hexdigest()  # noqa: S324 - TFE's field
+    check_successor(current_version(ws), serial, lineage, check_lineage=check_lineage, md5=md5)
     sv_id = new_id("sv")
     blobs.put(keys.state(ws.id, sv_id), raw, length=len(raw), content_type="application/json")
     sv = StateVersion(
         id=sv_id, workspace_id=ws.id, org=ws.org, serial=serial, lineage=lineage,
-        md5=hashlib.md5(raw).hexdigest(), size=len(raw), run_id=run_id,  # noqa: S324 - TFE's field
+        md5=md5, size=len(raw), run_id=run_id,
         created_at=now_iso(), created_by=created_by, terraform_version=state.get("terraform_version"),
         resources=len(state.get("resources") or []), outputs=outputs_of(state))
-    store.insert_current(sv)
+    store.insert_current(sv, ws.current_sv_id)
     return sv
 
 
@@ -124,7 +125,7 @@ UPLOAD_PURPOSE, JSON_UPLOAD_PURPOSE = "state-upload", "state-json-upload"
 
 def _create_pending(principal: Principal, ws: Workspace, attrs: dict) -> StateVersion:
     serial, md5, lineage = check_pending(attrs)
-    check_successor(current_version(ws), serial, lineage, check_lineage=not attrs.get("force", False))
+    check_successor(current_version(ws), serial, lineage, check_lineage=not attrs.get("force", False), md5=md5)
     sv = StateVersion(id=new_id("sv"), workspace_id=ws.id, org=ws.org, serial=serial, lineage=lineage,
                       md5=md5, size=0, created_at=now_iso(), created_by=principal.user_id, status=PENDING)
     store.insert_pending(sv)
@@ -158,11 +159,11 @@ def receive_state(credential: str, raw: bytes) -> StateVersion:
     ws = workspace_store.find(sv.workspace_id)
     if ws is None:
         raise NotFound("unknown upload URL")
-    check_successor(current_version(ws), sv.serial, sv.lineage, check_lineage=False)  # checked at creation
+    check_successor(current_version(ws), sv.serial, sv.lineage, check_lineage=False, md5=sv.md5)  # lineage: at creation
     blobs.put(keys.state(ws.id, sv.id), raw, length=len(raw), content_type="application/json")
     sv.status, sv.size, sv.terraform_version = FINALIZED, len(raw), state.get("terraform_version")
     sv.resources, sv.outputs = len(state.get("resources") or []), outputs_of(state)
-    store.finalize(sv)
+    store.finalize(sv, ws.current_sv_id)
     return sv
 
 

@@ -20,9 +20,11 @@ def find(sv_id: str) -> StateVersion | None:
     return base.find(Model, _from, sv_id)
 
 
-def insert_current(sv: StateVersion) -> None:
-    """Store the version and make it the workspace's current one, or neither."""
-    owner, actions, condition = workspaces.current_state_update(sv.workspace_id, sv.id, sv.serial, sv.resources)
+def insert_current(sv: StateVersion, replaces: str | None) -> None:
+    """Store the version and make it the workspace's current one in place of `replaces`, or
+    neither."""
+    owner, actions, condition = workspaces.current_state_update(sv.workspace_id, sv.id, sv.serial,
+                                                                sv.resources, replaces)
     with base.conditional("a newer state version was stored concurrently", error=Conflict):
         with base.transaction() as tx:
             tx.save(Model(**vars(sv)), condition=Model.id.does_not_exist())
@@ -35,10 +37,11 @@ def insert_pending(sv: StateVersion) -> None:
         Model(**vars(sv)).save(condition=Model.id.does_not_exist())
 
 
-def finalize(sv: StateVersion) -> None:
-    """The pending version, its state now stored, becomes finalized and current, or neither
-    (another upload finalized it, or a newer version became current: 409)."""
-    owner, actions, condition = workspaces.current_state_update(sv.workspace_id, sv.id, sv.serial, sv.resources)
+def finalize(sv: StateVersion, replaces: str | None) -> None:
+    """The pending version, its state now stored, becomes finalized and current in place of
+    `replaces`, or neither (another upload finalized it, or another version became current: 409)."""
+    owner, actions, condition = workspaces.current_state_update(sv.workspace_id, sv.id, sv.serial,
+                                                                sv.resources, replaces)
     with base.conditional("the state version was finalized, or a newer one stored, concurrently",
                           error=Conflict):
         with base.transaction() as tx:

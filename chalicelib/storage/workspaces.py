@@ -127,10 +127,14 @@ def promote_cv(workspace_id: str, cv_id: str, seq: int) -> None:
                                            | (Model.current_cv_seq < seq)))
 
 
-def current_state_update(workspace_id: str, sv_id: str, serial: int, resources: int):
-    """The update that makes a state version current, for a transaction (state_versions)."""
+def current_state_update(workspace_id: str, sv_id: str, serial: int, resources: int,
+                         replaces: str | None):
+    """The update that makes a state version current, for a transaction (state_versions), on
+    the condition that the current one is still `replaces` (the version the new one was
+    checked against: domain/state_versions.check_successor)."""
+    still = (Model.current_sv_id == replaces) if replaces else Model.current_sv_id.does_not_exist()
     return (Model(id=workspace_id),
             [Model.current_sv_id.set(sv_id), Model.current_sv_serial.set(serial),
              Model.current_sv_resources.set(resources)],
-            Model.current_sv_serial.does_not_exist() | (Model.current_sv_serial < serial))
+            still & (Model.current_sv_serial.does_not_exist() | (Model.current_sv_serial <= serial)))
 

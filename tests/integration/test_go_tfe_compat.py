@@ -69,7 +69,8 @@ def test_a_declared_serial_is_the_versions_even_if_the_file_says_otherwise(api, 
         "state": base64.b64encode(raw).decode()}}}
     created = api.post(f"/api/v2/workspaces/{workspace}/state-versions", body(1))
     assert created.status_code == 201 and created.json["data"]["attributes"]["serial"] == 1
-    assert api.post(f"/api/v2/workspaces/{workspace}/state-versions", body(1)).status_code == 409
+    assert api.post(f"/api/v2/workspaces/{workspace}/state-versions", body(1)).status_code == 201   # the same state again
+    assert api.post(f"/api/v2/workspaces/{workspace}/state-versions", body(0)).status_code == 409   # an older serial
     assert api.post(f"/api/v2/workspaces/{workspace}/state-versions", body("two")).status_code == 422
     assert api.post(f"/api/v2/workspaces/{workspace}/state-versions", body(2)).status_code == 201
 

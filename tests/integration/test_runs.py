@@ -345,7 +345,13 @@ def test_state_versions_api(runs):
     created = runs.api.post(base, body)
     assert created.status_code == 201 and created.json["data"]["id"].startswith("sv-")
     assert runs.api.get(f"/api/v2/state-versions/{created.json['data']['id']}/download").body == raw
-    assert runs.api.post(base, body).status_code == 409                 # serial not greater
+    # the same serial again: taken for the very same state (as HCP and OTF), refused for another
+    again = runs.api.post(base, body)
+    assert again.status_code == 201 and again.json["data"]["attributes"]["serial"] == 1
+    other, _ = state(1)
+    other["data"]["attributes"]["state"] = base64.b64encode(raw.replace(b'"value": 1', b'"value": 9')).decode()
+    other["data"]["attributes"]["md5"] = hashlib.md5(raw.replace(b'"value": 1', b'"value": 9')).hexdigest()
+    assert runs.api.post(base, other).status_code == 409
     assert runs.api.post(base, state(2, "other-lineage")[0]).status_code == 409
     bad = state(3)[0]
     bad["data"]["attributes"]["md5"] = "0" * 32
@@ -353,10 +359,10 @@ def test_state_versions_api(runs):
     assert runs.api.post(base, state(3)[0]).status_code == 201
     current = runs.api.get(f"/api/v2/workspaces/{runs.ws}/current-state-version").json["data"]
     assert current["attributes"]["serial"] == 3
-    assert runs.api.get(f"{base}?page[size]=1").json["meta"]["pagination"]["total-count"] == 2
+    assert runs.api.get(f"{base}?page[size]=1").json["meta"]["pagination"]["total-count"] == 3
     ws_name = runs.api.get(f"/api/v2/workspaces/{runs.ws}").json["data"]["attributes"]["name"]
     listed = runs.api.get(f"/api/v2/state-versions?filter[organization][name]={runs.org}&filter[workspace][name]={ws_name}").json
-    assert [sv["attributes"]["serial"] for sv in listed["data"]] == [3, 1]
+    assert [sv["attributes"]["serial"] for sv in listed["data"]] == [3, 1, 1]
 
 
 def test_terraform_sees_a_scrubbed_environment(local_runs, tmp_path, monkeypatch):

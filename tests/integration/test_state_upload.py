@@ -82,7 +82,8 @@ def test_the_order_of_versions_holds_for_pending_ones(api, locked):
     first = _state(5)
     made = _pending(api, locked, first, 5).json["data"]
     api.as_token(None).put(_path(made["attributes"]["hosted-state-upload-url"]), first)
-    assert _pending(api, locked, _state(5), 5).status_code == 409                  # serial not greater
+    assert _pending(api, locked, _state(5, note="else"), 5).status_code == 409     # same serial, other state
+    assert _pending(api, locked, _state(4), 4).status_code == 409                  # an older serial
     # two pending versions: the older serial's upload after the newer one finalized is refused
     six, seven = _state(6), _state(7)
     p6, p7 = (_pending(api, locked, raw, n).json["data"] for raw, n in ((six, 6), (seven, 7)))
@@ -112,3 +113,20 @@ def test_pending_versions_need_the_lock_and_the_organization(api, workspace):
     assert _pending(api.as_token(None), workspace, raw, 1).status_code == 401
     made = _pending(api, workspace, raw, 1).json["data"]
     assert rival.get(f"/api/v2/state-versions/{made['id']}").status_code == 404
+
+
+def test_a_version_checked_against_a_current_that_moved_meanwhile_is_not_made_current(api, locked):
+    """Two writers check against the same current version; the second to write finds it
+    replaced and gets 409, even with the same serial (the condition is the version itself)."""
+    from chalicelib.domain.errors import Conflict
+    from chalicelib.domain.state_versions import StateVersion
+    from chalicelib.storage import state_versions as store
+    raw = _state(1)
+    made = _pending(api, locked, raw, 1).json["data"]
+    api.as_token(None).put(_path(made["attributes"]["hosted-state-upload-url"]), raw)
+    late = StateVersion(id="sv-latewriter00000", workspace_id=locked, org="x", serial=2, md5="0" * 32,
+                        size=1, created_at="2026-01-01T00:00:00.000Z")
+    with pytest.raises(Conflict):
+        store.insert_current(late, None)          # it had seen no current version
+    assert store.find("sv-latewriter00000") is None
+    assert api.get(f"/api/v2/workspaces/{locked}/current-state-version").json["data"]["id"] == made["id"]
