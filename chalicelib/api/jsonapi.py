@@ -110,14 +110,19 @@ def relationship_ids(request, name: str) -> list[str] | None:
     return _identifiers(rel["data"], f"/data/relationships/{name}/data")
 
 
-def _tag_names(data, pointer: str) -> list[str]:
+def _tag_names(data, pointer: str, *, ids: list[str] | None = None) -> list[str]:
+    """Tag names; where `ids` is given, a tag named by its id alone (`{type: tags, id}`, as
+    go-tfe sends a tag it listed) is added to it instead."""
     if not isinstance(data, list) or len(data) > MAX_PAGE_SIZE * 10:
         raise Unprocessable("expected a list of tags", pointer=pointer)
     names = []
     for item in data:
         name = (item.get("attributes") or {}).get("name") if isinstance(item, dict) else None
+        if name is None and ids is not None and isinstance(item, dict) and isinstance(item.get("id"), str):
+            ids.append(item["id"])
+            continue
         if not isinstance(name, str):
-            raise Unprocessable("each tag is {type: tags, attributes: {name}}", pointer=pointer)
+            raise Unprocessable("each tag is {type: tags, attributes: {name}} or {type: tags, id}", pointer=pointer)
         names.append(name)
     return names
 
@@ -132,10 +137,13 @@ def relationship_tag_names(request) -> list[str] | None:
     return _tag_names(rel["data"], "/data/relationships/tags/data")
 
 
-def data_tag_names(request) -> list[str]:
-    """A tags relationship body, `{"data": [{type: tags, attributes: {name}}, ...]}`."""
+def data_tag_refs(request) -> tuple[list[str], list[str]]:
+    """A tags relationship body, `{"data": [{type: tags, attributes: {name}} | {type: tags,
+    id}, ...]}`: the names, and the ids of tags named by id."""
     body = body_json(request)
-    return _tag_names(body.get("data") if isinstance(body, dict) else None, "/data")
+    ids: list[str] = []
+    names = _tag_names(body.get("data") if isinstance(body, dict) else None, "/data", ids=ids)
+    return names, ids
 
 
 def data_ids(request) -> list[str]:

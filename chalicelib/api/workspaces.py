@@ -144,14 +144,14 @@ def list_workspace_tags(call, workspace_id):
 @route(bp, "/api/v2/workspaces/{workspace_id}/relationships/tags", ("POST",))
 def add_workspace_tags(call, workspace_id):
     ws = workspaces.get(call.principal, workspace_id)
-    workspaces.change_tags(call.principal, ws, jsonapi.data_tag_names(call.request), add=True)
+    workspaces.change_tags(call.principal, ws, *jsonapi.data_tag_refs(call.request), add=True)
     return jsonapi.no_content()
 
 
 @route(bp, "/api/v2/workspaces/{workspace_id}/relationships/tags", ("DELETE",))
 def remove_workspace_tags(call, workspace_id):
     ws = workspaces.get(call.principal, workspace_id)
-    workspaces.change_tags(call.principal, ws, jsonapi.data_tag_names(call.request), add=False)
+    workspaces.change_tags(call.principal, ws, *jsonapi.data_tag_refs(call.request), add=False)
     return jsonapi.no_content()
 
 

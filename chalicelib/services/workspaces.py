@@ -54,10 +54,11 @@ def _tag_list(raw: str | None, pointer: str) -> list[str] | None:
     return rules.validate_tags([t.strip() for t in raw.split(",") if t.strip()], pointer)
 
 
-def change_tags(principal: Principal, ws: Workspace, names: list[str], *, add: bool,
-                attempts: int = 5) -> Workspace:
-    """Adds or removes tags; a concurrent change of the workspace is read again and retried."""
-    wanted = rules.validate_tags(names, "/data")
+def change_tags(principal: Principal, ws: Workspace, names: list[str], ids: list[str] = (), *,
+                add: bool, attempts: int = 5) -> Workspace:
+    """Adds or removes tags, given by name or by the id of a tag of the organization; a
+    concurrent change of the workspace is read again and retried."""
+    wanted = rules.validate_tags(list(names) + _tag_names_of(ws.org, ids), "/data")
     for attempt in range(attempts):
         current = list(ws.tag_names or [])
         if add:
@@ -78,6 +79,19 @@ def change_tags(principal: Principal, ws: Workspace, names: list[str], *, add: b
         ws.tag_names, ws.updated_at = tags, stamp
         return ws
     return ws
+
+
+def _tag_names_of(org: str, ids) -> list[str]:
+    """Tags named by id: a tag's id is derived from its organization and name (tag_id), so the
+    organization's tags are read (its workspaces' partition) to find the names; an id no
+    workspace of the organization carries is 422."""
+    if not ids:
+        return []
+    known = {rules.tag_id(org, tag): tag for ws in store.of_org(org) for tag in ws.tag_names or []}
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise Unprocessable(f"no tag {missing[0][:40]!r} in this organization", pointer="/data")
+    return [known[i] for i in ids]
 
 
 def _refuse_taken(org: str, name: str) -> None:

@@ -80,3 +80,22 @@ def test_another_organization_cannot_see_or_change_tags(api, org, workspace):
     assert rival.get(f"/api/v2/organizations/{org}/workspaces?search%5Btags%5D=mine").status_code == 404
     assert api.as_token(None).get(tags).status_code == 401
     assert api.get(f"/api/v2/workspaces/{workspace}").json["data"]["attributes"]["tag-names"] == ["mine"]
+
+
+def test_a_tag_is_added_and_removed_by_its_id(api, org):
+    web = _create(api, org, "web", attributes={"tag-names": ["frontend"]})
+    db = _create(api, org, "db")
+    tag = api.get(f"/api/v2/workspaces/{web['id']}/relationships/tags").json["data"][0]["id"]
+    tags = f"/api/v2/workspaces/{db['id']}/relationships/tags"
+    assert api.post(tags, {"data": [{"type": "tags", "id": tag}, {"type": "tags", "attributes": {"name": "x"}}]}).status_code == 204
+    assert sorted(api.get(f"/api/v2/workspaces/{db['id']}").json["data"]["attributes"]["tag-names"]) == ["frontend", "x"]
+    assert api.request("DELETE", tags, {"data": [{"type": "tags", "id": tag}]}).status_code == 204
+    assert api.get(f"/api/v2/workspaces/{db['id']}").json["data"]["attributes"]["tag-names"] == ["x"]
+    # a tag of another organization has another id: not found here, nothing changes
+    api.post("/api/v2/organizations", {"data": {"attributes": {"name": "rival", "email": "r@r.r"}}})
+    rival_ws = api.post("/api/v2/organizations/rival/workspaces", {"data": {"attributes": {
+        "name": "r", "tag-names": ["frontend"]}}}).json["data"]["id"]
+    rival_tag = api.get(f"/api/v2/workspaces/{rival_ws}/relationships/tags").json["data"][0]["id"]
+    assert rival_tag != tag
+    assert api.post(tags, {"data": [{"type": "tags", "id": rival_tag}]}).status_code == 422
+    assert api.get(f"/api/v2/workspaces/{db['id']}").json["data"]["attributes"]["tag-names"] == ["x"]
