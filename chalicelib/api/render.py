@@ -81,7 +81,7 @@ def workspace(ws) -> dict:
             "tag-names": list(ws.tag_names or []), "vcs-repo": None, "vcs-repo-identifier": None,
             "engine": ws.engine,
             "working-directory": ws.working_directory or "", "global-remote-state": False,
-            "resource-count": ws.current_sv_resources or 0, "runs-count": ws.run_seq,
+            "resource-count": ws.current_sv_resources or 0, "workspace-kpis-runs-count": ws.run_seq,
             "can-queue-destroy-plan": ws.allow_destroy_plan,
             "actions": {"is-destroyable": True},
             "permissions": {p: True for p in perms},

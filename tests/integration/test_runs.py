@@ -83,6 +83,8 @@ def test_plan_confirm_apply_and_the_next_run_plans_against_the_new_state(runs):
     assert runs.get(second)["attributes"]["has-changes"] is False
     listed = runs.api.get(f"/api/v2/workspaces/{runs.ws}/runs").json
     assert [r["id"] for r in listed["data"]] == [second, run_id]      # newest first
+    counted = runs.api.get(f"/api/v2/workspaces/{runs.ws}").json["data"]["attributes"]
+    assert (counted["workspace-kpis-runs-count"], counted["resource-count"]) == (2, 1)
     # HCP's run searches: the message (or id, sender, commit), the VCS sender, the commit
     found = runs.api.get(f"/api/v2/workspaces/{runs.ws}/runs?search%5Bbasic%5D=same%20code").json
     assert [r["id"] for r in found["data"]] == [second] and found["meta"]["pagination"]["total-count"] == 1

@@ -163,7 +163,7 @@ def test_resource_and_run_counts(api, org):
     api.post(f"/api/v2/workspaces/{ws}/state-versions", _state_with(
         [{"mode": "managed", "type": "null_resource", "name": n, "instances": []} for n in "abc"]))
     attrs = api.get(f"/api/v2/workspaces/{ws}").json["data"]["attributes"]
-    assert (attrs["resource-count"], attrs["runs-count"]) == (3, 0)
+    assert (attrs["resource-count"], attrs["workspace-kpis-runs-count"]) == (3, 0)
 
 
 def test_safe_delete_of_a_workspace_stored_before_resource_counts_reads_its_state(api, org):
