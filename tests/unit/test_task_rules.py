@@ -44,3 +44,15 @@ def test_health_follows_cts_rules():
     assert health([False, True, True]) == "errored"
     assert health([False, True, False]) == "critical"
     assert health([False]) == "errored"
+
+
+def test_the_synchronous_task_runs_answer_before_the_api_function_times_out():
+    """run=now / run=inspect wait for the run: their bound leaves the deployed API function
+    time to answer 409 (the run to poll) instead of being cut off."""
+    import json
+    from pathlib import Path
+
+    from chalicelib.services import tasks
+    config = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
+    api_timeout = config["stages"]["dev"]["lambda_functions"]["http"]["lambda_timeout"]
+    assert tasks.INSPECT_TIMEOUT + 20 <= api_timeout
