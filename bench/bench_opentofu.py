@@ -8,25 +8,14 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import tempfile
-import time
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 
-from .stack import ADMIN, running_stack
+from .stack import ADMIN, remote_vs_local_plan, running_stack
 
 REPEATS = 5
-RESOURCES = 'resource "null_resource" "r" {\n  count = 10\n}\n'
-
-
-def _timed(args, cwd, env) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode in (0, 2), done.stdout + done.stderr
-    return time.perf_counter() - start
 
 
 def _span(attrs: dict) -> float:
@@ -42,24 +31,11 @@ def run() -> dict:
     tofu = str(build("opentofu"))
     os.environ["TERRALESS_TOFU_BIN"] = tofu          # before the stack reads its settings
     with running_stack() as stack, tempfile.TemporaryDirectory() as tmp:
+        cloud_s, local_s = remote_vs_local_plan(
+            tofu, stack, tmp, "tofu",
+            f'  cloud {{\n    hostname = "{stack.tls_host}"\n    organization = "tofu"\n'
+            '    workspaces { name = "bench" }\n  }\n', repeats=REPEATS)
         http = httpx.Client(base_url=stack.api, headers={"Authorization": f"Bearer {ADMIN}"})
-        http.post("/api/v2/organizations", json={"data": {"attributes": {"name": "tofu", "email": "t@t.t"}}})
-        cloud, local = Path(tmp) / "cloud", Path(tmp) / "local"
-        cloud.mkdir()
-        local.mkdir()
-        (cloud / "main.tf").write_text(
-            f'terraform {{\n  cloud {{\n    hostname = "{stack.tls_host}"\n    organization = "tofu"\n'
-            f'    workspaces {{ name = "bench" }}\n  }}\n}}\n' + RESOURCES)
-        (local / "main.tf").write_text(RESOURCES)
-        env = {"PATH": "/usr/bin:/bin", "HOME": tmp, "TF_CLI_CONFIG_FILE": stack.cli_rc,
-               "SSL_CERT_FILE": stack.cert, "TF_IN_AUTOMATION": "1"}
-        for cwd in (cloud, local):
-            subprocess.run([tofu, "init", "-input=false"], cwd=cwd, env=env, check=True,
-                           capture_output=True)
-        plan = [tofu, "plan", "-input=false", "-no-color"]
-        _timed(plan, cloud, env)                         # unmeasured warm-up
-        cloud_s = statistics.median(_timed(plan, cloud, env) for _ in range(REPEATS))
-        local_s = statistics.median(_timed(plan, local, env) for _ in range(REPEATS))
         ws = http.get("/api/v2/organizations/tofu/workspaces/bench").json()["data"]["id"]
         runs = http.get(f"/api/v2/workspaces/{ws}/runs?page%5Bsize%5D={REPEATS}").json()["data"]
         service_s = statistics.median(_span(r["attributes"]) for r in runs)
