@@ -73,7 +73,7 @@ def run_one(binary: Path, name: str, url: str, token: str) -> Outcome:
     return Outcome(name, statuses.get(name, "FAIL"), output)
 
 
-def run(binary: Path, url: str, token: str, names: list[str], parallel: int = 3) -> list[Outcome]:
+def run(binary: Path, url: str, token: str, names: list[str], parallel: int = 6) -> list[Outcome]:
     with ThreadPoolExecutor(parallel) as pool:
         return list(pool.map(lambda name: run_one(binary, name, url, token), names))
 
@@ -91,7 +91,7 @@ if __name__ == "__main__":
     url, token = sys.argv[1], sys.argv[2]
     wanted = re.compile(sys.argv[3]) if len(sys.argv) > 3 else None
     names = [n for n in listed(binary) if n not in left_out() and (not wanted or wanted.search(n))]
-    outcomes = run(binary, url, token, names, parallel=int(os.environ.get("PARALLEL", "3")))
+    outcomes = run(binary, url, token, names, parallel=int(os.environ.get("PARALLEL", "6")))
     for outcome in outcomes:
         print(outcome.status, outcome.name)
         if outcome.status == "FAIL" and os.environ.get("VERBOSE"):
