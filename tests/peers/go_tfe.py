@@ -1,6 +1,6 @@
 """go-tfe's own integration tests (the pinned release, built by build.py) against a Terraless
 API: the groups Terraless offers, each test in its own process (a test that panics, as some do
-when a field they expect is absent, takes only itself down), a few at a time.
+when a field they expect is absent, takes only itself down), six at a time.
 
 `left-out.tsv` (beside the wrapper module) names the tests not run, each with its reason as a
 user would read it; `known-failing.tsv` those run that fail, with what Terraless does otherwise. `python -m tests.peers.go_tfe URL TOKEN [NAME_REGEX]` runs them by hand."""
