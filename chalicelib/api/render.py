@@ -180,11 +180,24 @@ def user(u) -> dict:
 def token(t, *, secret: str | None = None) -> dict:
     attrs = {"created-at": t.created_at, "description": t.description, "last-used-at": None,
              "expired-at": t.expired_at, "token": secret}
-    # an organization token stands for its organization (go-tfe wants exactly one creator kind)
-    rels = {"created-by": _rel("users", t.user_id) if t.user_id
+    # a user token's creator is its user, an agent token's the user who made it; an
+    # organization token stands for its organization (go-tfe wants exactly one creator kind)
+    rels = {"created-by": _rel("users", t.user_id or t.created_by) if t.user_id or t.kind == "agent"
             else _rel("organizations", organization_names.name_of(t.org))}
     return {"id": t.id, "type": "authentication-tokens", "attributes": attrs,
             "relationships": rels, "links": {"self": f"{V2}/authentication-tokens/{t.id}"}}
+
+
+def agent_pool(pool) -> dict:
+    ids = lambda kind, values: {"data": [{"type": kind, "id": v} for v in values]}  # noqa: E731
+    return {"id": pool.id, "type": "agent-pools",
+            "attributes": {"name": pool.name, "created-at": pool.created_at, "agent-count": 0,
+                           "organization-scoped": pool.organization_scoped},
+            "relationships": {"organization": _rel("organizations", organization_names.name_of(pool.org)),
+                              "allowed-workspaces": ids("workspaces", pool.allowed_workspace_ids),
+                              "excluded-workspaces": ids("workspaces", pool.excluded_workspace_ids),
+                              "allowed-projects": {"data": []}, "workspaces": {"data": []}},
+            "links": {"self": f"{V2}/agent-pools/{pool.id}"}}
 
 
 def membership(m, u=None) -> dict:

@@ -49,6 +49,7 @@ class Token:
     org: str | None = None
     description: str | None = None
     expired_at: str | None = None   # after this moment the token authenticates nothing
+    created_by: str | None = None   # the user who made an agent token (which acts for no user)
 
     def seconds_left(self, now: datetime) -> float | None:
         """None for a token that never expires; <= 0 for one that has."""

@@ -51,6 +51,9 @@ def authenticate(secret: str | None) -> Principal:
     seconds_left = token.seconds_left(clock.now())
     if seconds_left is not None and seconds_left <= 0:
         raise Unauthorized("the token has expired")
+    if token.kind not in (KIND_ORGANIZATION, KIND_USER):
+        # an agent token (agent_pools) authenticates agents only, on their own routes
+        raise Unauthorized("this token authenticates agents only")
     if token.kind == KIND_ORGANIZATION:
         principal = Principal(kind=KIND_ORGANIZATION, token_id=token.id, org=token.org)
     else:

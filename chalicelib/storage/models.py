@@ -8,6 +8,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from .schema import index_meta as _index_meta, meta as _meta
+from .agent_models import AgentPoolModel
 from .state_models import StateVersionModel
 from .variable_models import VARIABLE_MODELS
 
@@ -107,6 +108,7 @@ class TokenModel(Model):
     description = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     expired_at = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
     by_id = TokensById()
     by_owner = TokensByOwner()
 
@@ -368,7 +370,7 @@ class TemplateModel(Model):
 
 ALL_MODELS = (OrganizationModel, OrganizationNameModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
               ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel, TaskModel, ConsulServiceModel,
-              TaskEventModel, ConsulKVModel, JobModel, TemplateModel, *VARIABLE_MODELS)
+              TaskEventModel, ConsulKVModel, JobModel, TemplateModel, AgentPoolModel, *VARIABLE_MODELS)
 
 
 def reset_connections() -> None:

@@ -20,10 +20,10 @@ KNOWN_FAILING = HERE / "go-tfe" / "known-failing.tsv"
 
 # The groups of the issue: organizations and their tokens, users' tokens, workspaces (with
 # tags), configuration versions, runs, plans, applies, state versions and their outputs, the
-# log reader, variables and variable sets.
+# log reader, variables and variable sets, agent pools and agent tokens.
 GROUPS = (r"^Test(Organizations|OrganizationTokens|UserTokens|Workspaces|Workspace_|"
           r"ConfigurationVersions|Runs|Plans|Applies|StateVersions|StateVersionOutputs|"
-          r"LogReader|Variables|VariableSets|VariableSetVariables)")
+          r"LogReader|Variables|VariableSets|VariableSetVariables|AgentPools|AgentTokens|Agents)")
 RESULT = re.compile(r"^--- (PASS|FAIL|SKIP): (\S+)", re.M)
 TEST_SECONDS = 150
 
