@@ -21,8 +21,13 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/terraless dev
 
+# Two test processes (pytest-xdist), one per core: most of a test's time is waiting on a
+# terraform process or a run's poll, so two halve the wall time. A file stays on one process
+# (--dist loadfile): its module fixtures (stacks, agents, Consul) start once.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # The tests that need no AWS, no emulator and no terraform process: seconds, not minutes.
 test-unit: $(STAMP)

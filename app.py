@@ -1,7 +1,7 @@
 """Terraless: wires the blueprints and event handlers. Nothing else lives here."""
 from chalice import Rate
 
-from chalicelib.api import (agent_pools, configuration_versions, discovery, function_url, jobs,
+from chalicelib.api import (agent_pools, agents, configuration_versions, console, discovery, function_url, jobs,
                             organizations, runner, runs, state_versions, tasks, users, variables,
                             workspaces)
 from chalicelib.api.routing import ThreadSafeChalice, jsonapi_errors
@@ -23,7 +23,7 @@ app.api.binary_types.extend(["application/x-www-form-urlencoded", "application/g
 
 for blueprint in (discovery.bp, organizations.bp, users.bp, workspaces.bp,
                   configuration_versions.bp, runs.bp, state_versions.bp, tasks.bp, jobs.bp,
-                  variables.bp, agent_pools.bp, runner.bp):
+                  variables.bp, agent_pools.bp, agents.bp, console.bp, runner.bp):
     app.register_blueprint(blueprint)
 app.register_middleware(jsonapi_errors, "http")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 BENCHES = ["bench_configuration_versions", "bench_runs", "bench_cli", "bench_tasks", "bench_jobs",
            "bench_isolation", "bench_boundary", "bench_reliability",
            "bench_archives", "bench_variables", "bench_organizations", "bench_package",
-           "bench_opentofu", "bench_consul"]
+           "bench_opentofu", "bench_consul", "bench_agents", "bench_console"]
 
 
 def main(argv: list[str]) -> int:

@@ -6,9 +6,14 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["agent"]:
+        from .agent import main as agent  # lazy: an agent's machine runs nothing else
+        return agent.main(argv[1:])
     parser = argparse.ArgumentParser(prog="terraless", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("dev", help="run the whole service locally on the embedded AWS emulator")
+    sub.add_parser("agent", help="run an agent pool's phases on this machine (--help for its options)")
     template_cmd = sub.add_parser("template", help="write the deployable CloudFormation template "
                               "(chalice package merged with infra/resources.yaml)")
     template_cmd.add_argument("--out", default=".terraless/deploy-template.json")

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -353,7 +354,8 @@ def launch_dev_stack(home: Path, ports: dict | None = None, *, as_uid: int | Non
                TERRALESS_LOG_LEVEL="WARNING", TERRALESS_TLS_PORT=str(ports["tls"]),
                # short enough that a killed worker is noticed quickly in the suite
                TERRALESS_HEARTBEAT_SECONDS="10", TERRALESS_FORCE_CANCEL_COOLOFF_SECONDS="1",
-               TERRALESS_CANCEL_GRACE_SECONDS="3", **env_extra)
+               TERRALESS_CANCEL_GRACE_SECONDS="3")
+    env.update(env_extra)
     log = os.fdopen(os.open(home / "dev.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     command = [sys.executable, "-m", "chalicelib.cli", "dev"]
     if as_uid is not None:
@@ -392,9 +394,7 @@ def unprivileged_command(uid: int, home: Path, env: dict) -> list[str]:
 def unprivileged_stack(tmp_path_factory):
     """A second dev stack, run by an unprivileged user (nobody): its phases run in the runner's
     own user-namespace sandbox (executor/isolation.py "userns"), not as root's runner user."""
-    home = tmp_path_factory.mktemp("terraless-unprivileged")
-    for folder in home.parents[:2]:
-        folder.chmod(0o755)
+    home = open_to_runner(tmp_path_factory.mktemp("terraless-unprivileged"), 0o700)
     stack = launch_dev_stack(home, as_uid=65534)
     yield stack
     stop_dev_stack(stack)
@@ -556,14 +556,24 @@ def run_attrs(http, run_id):
 
 
 
+def open_to_runner(path: Path, mode: int = 0o755) -> Path:
+    """Make a pytest temporary folder reachable by another user (the runner user of
+    executor/isolation.py, or the unprivileged stack's): pytest makes every level 0700, and
+    under pytest-xdist there is one more (`pytest-of-root/pytest-N/popen-gwN/...`)."""
+    top = Path(tempfile.gettempdir()).resolve()
+    for folder in path.resolve().parents:
+        if folder == top or top not in folder.parents:
+            break
+        folder.chmod(0o755)
+    path.chmod(mode)
+    return path
+
+
 @pytest.fixture
 def tmp_path(tmp_path):
     """pytest's tmp_path, reachable by the runner user (executor/isolation.py): tests hand a
-    run's code modules, shims and files to write there. pytest makes its folders 0700."""
-    for folder in tmp_path.parents[:2]:
-        folder.chmod(0o755)
-    tmp_path.chmod(0o777)
-    return tmp_path
+    run's code modules, shims and files to write there."""
+    return open_to_runner(tmp_path, 0o777)
 
 
 @pytest.fixture
@@ -582,6 +592,40 @@ def slow_state():
 
 def slow_plan_tf(path: str) -> str:
     return f'data "terraform_remote_state" "slow" {{\n  backend = "local"\n  config = {{ path = "{path}" }}\n}}\n'
+
+
+def release_slow_state(fifo: str, seconds: float = 0):
+    """Lets a plan blocked on `slow_state` go on: after `seconds`, a state (with the output
+    `ready` = "yes") is written into the FIFO it reads."""
+    import threading
+    state = json.dumps({"version": 4, "terraform_version": "1.0.3", "serial": 1, "lineage": "slow",
+                        "outputs": {"ready": {"value": "yes", "type": "string"}}, "resources": []})
+
+    def release():
+        with open(fifo, "w") as pipe:
+            pipe.write(state)
+    timer = threading.Timer(seconds, release)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+@contextlib.contextmanager
+def plan_blocked_on(fifo: str, timeout: float = 60):
+    """Waits until a plan is blocked reading `slow_state` (a writer can open the FIFO only
+    once terraform has it open for reading) and keeps it blocked while the block runs: the
+    writer is held open, writing nothing. Before that point a cancel may still land in
+    `terraform init`, which a Ctrl-C ends at once."""
+    def writer():
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+    held = poll(writer, lambda fd: fd is not None, timeout=timeout)
+    try:
+        yield
+    finally:
+        os.close(held)
 
 
 def queue_depth(logical: str) -> int:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from ..domain.errors import NotFound
 from ..services import agent_pools
 from . import jsonapi, render
 from .routing import route
@@ -63,16 +62,3 @@ def create_agent_token(call, pool_id):
     attrs = jsonapi.data_attributes(call.request)
     token, secret = agent_pools.create_token(call.principal, pool_id, attrs.get("description"))
     return jsonapi.document(render.token(token, secret=secret), status=201)
-
-
-@route(bp, V2 + "/agent-pools/{pool_id}/agents")
-def list_agents(call, pool_id):
-    # no agent has registered: the agents themselves (`terraless agent`) are not built yet
-    agent_pools.get(call.principal, pool_id)
-    page, size = jsonapi.page_params(call.request)
-    return jsonapi.document([], meta=jsonapi.pagination(page, size, 0))
-
-
-@route(bp, V2 + "/agents/{agent_id}")
-def show_agent(call, agent_id):
-    raise NotFound(f"agent {agent_id} not found")

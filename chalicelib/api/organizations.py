@@ -22,7 +22,8 @@ def list_organizations(call):
 @route(bp, "/api/v2/organizations", ("POST",))
 def create_organization(call):
     attrs = jsonapi.data_attributes(call.request)
-    org = identity.create_org(call.principal, attrs.get("name"), attrs.get("email"))
+    org = identity.create_org(call.principal, attrs.get("name"), attrs.get("email"),
+                              attrs.get("default-execution-mode", "remote"))
     return jsonapi.document(render.organization(org), status=201)
 
 
@@ -34,7 +35,9 @@ def show_organization(call, org):
 @route(bp, "/api/v2/organizations/{org}", ("PATCH",))
 def update_organization(call, org):
     attrs = jsonapi.data_attributes(call.request)
-    return jsonapi.document(render.organization(identity.update_org(call.principal, org, attrs)))
+    pool = jsonapi.relationship_id(call.request, "default-agent-pool")
+    return jsonapi.document(render.organization(identity.update_org(
+        call.principal, org, attrs, default_pool=pool if pool is not None else False)))
 
 
 @route(bp, "/api/v2/organizations/{org}", ("DELETE",))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 
+from ..domain.agents import execution_details
 from ..domain.configuration_versions import ConfigurationVersion
 from ..domain.workspaces import tag_id
 from ..services import organization_names
@@ -33,10 +34,10 @@ def organization(org) -> dict:
             "permissions": {"can-update": True, "can-destroy": True,
                             "can-create-workspace": True, "can-manage-users": True},
             "saml-enabled": False, "two-factor-conformant": True,
-            # runs execute on Terraless's workers: the only mode there is (no agents yet)
-            "default-execution-mode": "remote",
+            "default-execution-mode": org.default_execution_mode,
         },
         "relationships": {
+            "default-agent-pool": _rel("agent-pools", org.default_agent_pool_id),
             "authentication-token": {"links": {"related": f"{V2}/organizations/{org.name}/authentication-token"}},
             "entitlement-set": _rel("entitlement-sets", f"org-{org.name}",
                                     f"{V2}/organizations/{org.name}/entitlement-set"),
@@ -85,10 +86,11 @@ def workspace(ws) -> dict:
             "can-queue-destroy-plan": ws.allow_destroy_plan,
             "actions": {"is-destroyable": True},
             "permissions": {p: True for p in perms},
-            "setting-overwrites": {"execution-mode": False, "agent-pool": False},
+            "setting-overwrites": {"execution-mode": ws.setting_overwrites, "agent-pool": ws.setting_overwrites},
         },
         "relationships": {
             "organization": _rel("organizations", organization_names.name_of(ws.org)),
+            "agent-pool": _rel("agent-pools", ws.agent_pool_id),
             "current-configuration-version": _rel(
                 "configuration-versions", ws.current_cv_id),
             # the workspace may be held by a Terrakube job (job-...): TFE clients see runs only
@@ -200,6 +202,14 @@ def agent_pool(pool) -> dict:
             "links": {"self": f"{V2}/agent-pools/{pool.id}"}}
 
 
+def agent(a, now_epoch: float) -> dict:
+    return {"id": a.id, "type": "agents",
+            "attributes": {"name": a.name, "status": a.shown_status(now_epoch), "ip-address": a.ip_address,
+                           "last-ping-at": a.last_ping_at},
+            "relationships": {"agent-pool": _rel("agent-pools", a.pool_id)},
+            "links": {"self": f"{V2}/agents/{a.id}"}}
+
+
 def membership(m, u=None) -> dict:
     return {
         "id": m.id, "type": "organization-memberships",
@@ -288,7 +298,7 @@ def plan(r, log_read_url: str) -> dict:
             "has-changes": p.has_changes, "resource-additions": p.additions,
             "resource-changes": p.changes, "resource-destructions": p.destructions,
             "resource-imports": 0, "log-read-url": log_read_url,
-            "execution-details": {"mode": "remote"}, "generated-configuration": False,
+            "execution-details": execution_details(p.worker), "generated-configuration": False,
         },
         "relationships": {"state-versions": {"data": []}, "exports": {"data": []}},
         "links": {"self": f"{V2}/plans/{p.id}", "json-output": f"{V2}/plans/{p.id}/json-output"},
@@ -304,7 +314,7 @@ def apply(r, log_read_url: str) -> dict:
             "status": a.status.value, "status-timestamps": _phase_timestamps(a),
             "resource-additions": a.additions, "resource-changes": a.changes,
             "resource-destructions": a.destructions, "resource-imports": 0,
-            "log-read-url": log_read_url, "execution-details": {"mode": "remote"},
+            "log-read-url": log_read_url, "execution-details": execution_details(a.worker),
         },
         "relationships": {"state-versions": {"data": sv}},
         "links": {"self": f"{V2}/applies/{a.id}"},

@@ -7,7 +7,7 @@ from ..config import settings
 from ..domain.clock import now
 from ..domain.errors import NotFound
 from ..domain.workspaces import engine_for_client
-from ..services import identity, runs, state_versions, workspaces
+from ..services import identity, runs, state_versions, variables, workspaces
 from . import jsonapi, render
 from .routing import route
 
@@ -39,6 +39,15 @@ def _with_includes(call, found: list) -> tuple[list, list | None]:
     return docs, included or None
 
 
+def _one(call, ws):
+    """A single workspace also names its variables (`vars`, as HCP Terraform does; go-tfe reads
+    them there): one Query of the workspace's variables, on this route only, not on lists."""
+    [doc], included = _with_includes(call, [ws])
+    doc["relationships"]["vars"] = {"data": [
+        {"type": "vars", "id": v.id} for v in variables.of_workspace(call.principal, ws.id)]}
+    return jsonapi.document(doc, included=included)
+
+
 @route(bp, "/api/v2/organizations/{org}/workspaces")
 def list_workspaces(call, org):
     found = workspaces.list_in_org(call.principal, org, jsonapi.query(call.request, "search[name]"),
@@ -52,9 +61,17 @@ def list_workspaces(call, org):
     return jsonapi.document(docs, included=included, meta=jsonapi.pagination(page, size, len(found)))
 
 
+def _settings(call) -> dict:
+    """The attributes, with an `agent-pool` relationship as agent-pool-id (go-tfe sends the
+    attribute; HCP's API documents both)."""
+    attrs = jsonapi.data_attributes(call.request)
+    pool = jsonapi.relationship_id(call.request, "agent-pool")
+    return {**attrs, "agent-pool-id": pool} if pool is not None else attrs
+
+
 @route(bp, "/api/v2/organizations/{org}/workspaces", ("POST",))
 def create_workspace(call, org):
-    attrs = jsonapi.data_attributes(call.request)
+    attrs = _settings(call)
     tags = jsonapi.relationship_tag_names(call.request)
     if tags is not None:       # go-tfe sends the tags of a new workspace as a relationship
         attrs = {**attrs, "tag-names": list(attrs.get("tag-names") or []) + tags}
@@ -66,14 +83,13 @@ def create_workspace(call, org):
 
 @route(bp, "/api/v2/organizations/{org}/workspaces/{name}")
 def show_workspace_by_name(call, org, name):
-    [doc], included = _with_includes(call, [workspaces.get_by_name(call.principal, org, name)])
-    return jsonapi.document(doc, included=included)
+    return _one(call, workspaces.get_by_name(call.principal, org, name))
 
 
 @route(bp, "/api/v2/organizations/{org}/workspaces/{name}", ("PATCH",))
 def update_workspace_by_name(call, org, name):
     ws = workspaces.get_by_name(call.principal, org, name)
-    ws = workspaces.update(call.principal, ws, jsonapi.data_attributes(call.request))
+    ws = workspaces.update(call.principal, ws, _settings(call))
     return jsonapi.document(render.workspace(ws))
 
 
@@ -97,14 +113,13 @@ def safe_delete_workspace(call, workspace_id):
 
 @route(bp, "/api/v2/workspaces/{workspace_id}")
 def show_workspace(call, workspace_id):
-    [doc], included = _with_includes(call, [workspaces.get(call.principal, workspace_id)])
-    return jsonapi.document(doc, included=included)
+    return _one(call, workspaces.get(call.principal, workspace_id))
 
 
 @route(bp, "/api/v2/workspaces/{workspace_id}", ("PATCH",))
 def update_workspace(call, workspace_id):
     ws = workspaces.get(call.principal, workspace_id)
-    ws = workspaces.update(call.principal, ws, jsonapi.data_attributes(call.request))
+    ws = workspaces.update(call.principal, ws, _settings(call))
     return jsonapi.document(render.workspace(ws))
 
 

@@ -27,6 +27,8 @@ class Organization:
     cost_estimation_enabled: bool = False
     token_id: str | None = None
     job_seq: int = 0          # Terrakube jobs of the organization (dense: page N is a range)
+    default_execution_mode: str = "remote"    # of its workspaces that do not set their own
+    default_agent_pool_id: str | None = None
 
 
 @dataclass

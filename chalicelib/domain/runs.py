@@ -85,6 +85,7 @@ class Phase:
     destructions: int = 0
     log_archived: bool = False
     lease: Lease | None = None      # the runner executing this phase (domain/leases.py)
+    worker: str | None = None       # who ran this phase (a plan's agent may differ from its apply's)
 
     def move(self, status: PhaseStatus, at: str) -> None:
         self.status = status

@@ -28,6 +28,7 @@ SETTINGS = {
     "trigger-prefixes": ("trigger_prefixes", list),
     "tag-names": ("tag_names", list),
     "engine": ("engine", str),
+    "agent-pool-id": ("agent_pool_id", (str, type(None))),
 }
 
 
@@ -133,6 +134,58 @@ def validate_settings(attrs: dict) -> dict:
     return out
 
 
+def _overwrites(attrs: dict) -> bool | None:
+    """HCP's setting-overwrites: false defers the workspace's execution mode and agent pool to
+    its organization's defaults; true (or naming either) keeps its own."""
+    given = attrs.get("setting-overwrites")
+    if given is None:
+        return None
+    if not isinstance(given, dict) or not all(isinstance(given.get(k), (bool, type(None)))
+                                              for k in ("execution-mode", "agent-pool")):
+        raise Unprocessable("setting-overwrites must map execution-mode and agent-pool to true or false",
+                            pointer="/data/attributes/setting-overwrites")
+    flags = [given[k] for k in ("execution-mode", "agent-pool") if given.get(k) is not None]
+    return None if not flags else any(flags)
+
+
+def settle_execution(values: dict, attrs: dict, *, current: "Workspace | None",
+                     org_default: tuple[str, str | None]) -> dict:
+    """The execution mode, agent pool and setting-overwrites `values` (validate_settings') come
+    to, for a new workspace (`current` None) or a change. A workspace that names neither
+    mode nor pool on create, or turns its overwrites off, takes its organization's defaults."""
+    overwrites = _overwrites(attrs)
+    named = "execution_mode" in values or "agent_pool_id" in values
+    if overwrites is False or (current is None and not named and overwrites is None):
+        mode, pool = org_default
+        return {**values, "execution_mode": mode, "agent_pool_id": pool, "setting_overwrites": False}
+    if not named and overwrites is None:
+        return values
+    mode = values.get("execution_mode") or (current.execution_mode if current else org_default[0])
+    pool = values.get("agent_pool_id", current.agent_pool_id if current else None)
+    if "agent_pool_id" in values and values["agent_pool_id"] and mode != "agent":
+        raise Unprocessable("agent-pool-id must not be specified unless using 'agent' execution mode",
+                            pointer="/data/attributes/agent-pool-id")
+    if mode != "agent":
+        pool = None
+    elif not pool:
+        raise Unprocessable("agent-pool-id is required when execution-mode is 'agent'",
+                            pointer="/data/attributes/agent-pool-id")
+    return {**values, "execution_mode": mode, "agent_pool_id": pool, "setting_overwrites": True}
+
+
+def check_default_execution(mode: str, pool_id: str | None) -> None:
+    """An organization's default-execution-mode and default-agent-pool, as HCP checks them."""
+    if mode not in EXECUTION_MODES:
+        raise Unprocessable(f"default-execution-mode must be one of {', '.join(EXECUTION_MODES)}",
+                            pointer="/data/attributes/default-execution-mode")
+    if pool_id and mode != "agent":
+        raise Unprocessable("default agent pool must not be specified unless using 'agent' execution mode",
+                            pointer="/data/relationships/default-agent-pool")
+    if mode == "agent" and not pool_id:
+        raise Unprocessable("a default agent pool is required with the 'agent' execution mode",
+                            pointer="/data/relationships/default-agent-pool")
+
+
 def check_safe_delete(ws: "Workspace", managed_resources: int) -> None:
     """HCP's safe delete: not while locked or held by a run, not while its state manages
     resources (HCP's words: go-tfe tells the two refusals apart by them)."""
@@ -176,6 +229,8 @@ class Workspace:
     terraform_version: str = "latest"
     working_directory: str | None = None
     execution_mode: str = "remote"
+    agent_pool_id: str | None = None    # execution mode "agent": the pool whose agents run it
+    setting_overwrites: bool = True     # False: mode and pool follow the organization's defaults
     speculative_enabled: bool = True
     queue_all_runs: bool = False
     allow_destroy_plan: bool = True

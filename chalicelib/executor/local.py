@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -56,11 +57,14 @@ def remove_workdirs_of(worker_pid: int) -> int:
 
 class ApiDoor:
     """A Unix socket whose every connection is piped to the API's TCP port. The runner speaks
-    plain HTTP through it; nothing else listens on it."""
+    plain HTTP through it; nothing else listens on it. An https API (an agent's: the service is
+    elsewhere) is reached over TLS from here, verified against the system's CAs or `ca_file`."""
 
-    def __init__(self, path: Path, api_url: str) -> None:
+    def __init__(self, path: Path, api_url: str, ca_file: str | None = None) -> None:
         parts = urllib.parse.urlsplit(api_url)
-        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        secure = parts.scheme == "https"
+        self.target = (parts.hostname or "127.0.0.1", parts.port or (443 if secure else 80))
+        self.tls = ssl.create_default_context(cafile=ca_file) if secure else None
         self.path = path
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(str(path))
@@ -90,12 +94,52 @@ class ApiDoor:
     def _pipe_connection(self, conn: socket.socket) -> None:
         try:
             upstream = socket.create_connection(self.target, timeout=30)
+            if self.tls is not None:
+                upstream = self.tls.wrap_socket(upstream, server_hostname=self.target[0])
         except OSError:
             conn.close()
+            return
+        if self.tls is not None:
+            _relay_request(conn, upstream)
             return
         upstream.settimeout(None)
         threading.Thread(target=_pump, args=(upstream, conn), daemon=True).start()
         _pump(conn, upstream)
+
+
+def _relay_request(conn: socket.socket, upstream: socket.socket) -> None:
+    """Over TLS, one request then its response, in turn: an SSL socket must not be read and
+    written by two threads at once (the plain pump's way). The runner sends one request per
+    connection, with its Content-Length, and asks the server to close after answering."""
+    try:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk or len(data) > 64 * 1024:
+                return
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            body += chunk
+        upstream.sendall(head + b"\r\n\r\n" + body)
+        while True:
+            chunk = upstream.recv(65536)
+            if not chunk:
+                break
+            conn.sendall(chunk)
+    except (OSError, ValueError):
+        pass
+    finally:
+        for sock in (upstream, conn):
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
 def _pump(source: socket.socket, dest: socket.socket) -> None:
@@ -147,12 +191,14 @@ def phase_view(root: Path, code_root: Path, python: str) -> isolation.View:
                           read_only=[code_root.resolve(), work_dir / "terraform", prefix])
 
 
-def execute(work: dict, kind: str, name: str) -> bool:
+def execute(work: dict, kind: str, name: str, api_url: str | None = None,
+            ca_file: str | None = None) -> bool:
+    """`api_url`: where the runner API is (an agent's service; the stack's own by default)."""
     code_root = staging.runner_code()
     tools = staging.tools(work.get("engine", "terraform"))
     with fresh_workdir(kind, name) as root:
         door_path = root / SOCKET_NAME
-        with ApiDoor(door_path, settings().runner_api_url):
+        with ApiDoor(door_path, api_url or settings().runner_api_url, ca_file):
             isolation.hand_over(root)           # the phase directory and its socket: the runner's
             description = {**{k: v for k, v in work.items() if k != "credential"},
                            "workdir": str(root), "tools": tools, "api": {"socket": str(door_path)}}

@@ -246,6 +246,7 @@ def _serve(home: Path, port: int, stop: threading.Event, emulator: "Emulator | N
     print(f"Terraless is up: {settings().public_url}/api/v2/ping", flush=True)
     print(f"  terraform CLI: hostname = \"localhost:{tls_port}\"; export "
           f"TF_CLI_CONFIG_FILE={cli_rc} SSL_CERT_FILE={cert}", flush=True)
+    print(f"  web console: {settings().public_url}/app/ (sign in with a user token)", flush=True)
     print(f"  AWS endpoint: {info['aws_endpoint'] or 'AWS (default credentials)'}", flush=True)
     if os.environ.get("TERRALESS_BOOTSTRAP_TOKEN"):
         print("  site-admin token: $TERRALESS_BOOTSTRAP_TOKEN", flush=True)

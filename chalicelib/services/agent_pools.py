@@ -1,5 +1,4 @@
-"""Agent pools and their tokens (issue 17's API; the agents that take phases from a pool are
-not built yet, so a pool lists none). An organization's owners — its users, and its
+"""Agent pools and their tokens (issue 17's API; the agents themselves: services/agents.py). An organization's owners — its users, and its
 organization token — manage its pools; another organization's are 404. Agent tokens belong to
 a pool and authenticate agents only: on every other route they are refused (identity)."""
 from __future__ import annotations
@@ -12,6 +11,7 @@ from ..domain.errors import NotFound, Unprocessable
 from ..domain.identity import Token
 from ..domain.ids import new_id
 from ..storage import agent_pools as store
+from ..storage import agents as agent_store
 from ..storage import identity as token_store
 from ..storage import workspaces as workspace_store
 from . import identity
@@ -91,10 +91,11 @@ def update(principal: Principal, pool_id: str, attrs: dict, allowed: list[str] |
 
 
 def delete(principal: Principal, pool_id: str) -> None:
-    """The pool and its agent tokens."""
+    """The pool, its agent tokens, its agents and the phases waiting for them."""
     pool = get(principal, pool_id)
     for token in token_store.tokens_of(_owner(pool.id)):
         token_store.delete_token(token.token_hash)
+    agent_store.delete_of_pool(pool.id)
     store.delete(pool.id)
     identity.principal_cache.clear()
 

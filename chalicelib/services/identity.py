@@ -7,6 +7,7 @@ import secrets
 
 from ..domain.access import KIND_ORGANIZATION, KIND_USER, Principal
 from ..domain import clock
+from ..domain import workspaces as workspace_rules
 from ..domain.clock import now_iso
 from ..domain.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from ..domain.identity import USER_TOKEN_YEARS, Membership, Organization, Token, User, token_expiry
@@ -132,15 +133,20 @@ def _valid_name(name: object) -> str:
     return name
 
 
-def create_org(principal: Principal, name: str, email: str) -> Organization:
+def create_org(principal: Principal, name: str, email: str, default_mode: object = "remote") -> Organization:
+    """`default_mode`: the execution mode of its workspaces that do not choose one ('agent'
+    needs a pool, which a new organization has not: set it afterwards)."""
     principal.require_user("create organizations")
     _valid_name(name)
     if not isinstance(email, str) or not EMAIL.match(email):
         raise Unprocessable("email is invalid", pointer="/data/attributes/email")
+    if not isinstance(default_mode, str):
+        raise Unprocessable("default-execution-mode must be a string", pointer="/data/attributes/default-execution-mode")
+    workspace_rules.check_default_execution(default_mode, None)
     # the name is the key, unless a renamed organization still holds that key: then a key no
     # name can be ('.' is not allowed in names)
     key = name if store.find_org(name) is None else f"{name}.{secrets.token_hex(4)}"
-    org = Organization(key=key, name=name, email=email, created_at=now_iso())
+    org = Organization(key=key, name=name, email=email, created_at=now_iso(), default_execution_mode=default_mode)
     store.insert_org(org)
     # The creator joins the owners team, as in HCP Terraform.
     _add_member(key, principal.user_id)
@@ -148,9 +154,27 @@ def create_org(principal: Principal, name: str, email: str) -> Organization:
     return org
 
 
-def update_org(principal: Principal, key: str, attrs: dict) -> Organization:
+def _default_execution(org: Organization, attrs: dict, default_pool: str | None | bool) -> dict:
+    """default-execution-mode and the default-agent-pool relationship (`default_pool`: False
+    when the request does not name it). Leaving 'agent' drops the pool."""
+    if "default-execution-mode" not in attrs and default_pool is False:
+        return {}
+    mode = attrs.get("default-execution-mode", org.default_execution_mode)
+    if not isinstance(mode, str):
+        raise Unprocessable("default-execution-mode must be a string", pointer="/data/attributes/default-execution-mode")
+    pool = org.default_agent_pool_id if default_pool is False else default_pool
+    if mode != "agent" and default_pool is False:
+        pool = None
+    workspace_rules.check_default_execution(mode, pool)
+    from . import workspaces  # lazy: workspaces reads organizations through this module
+    workspaces.check_pool(org.key, pool, None, pointer="/data/relationships/default-agent-pool")
+    return {"default_execution_mode": mode, "default_agent_pool_id": pool}
+
+
+def update_org(principal: Principal, key: str, attrs: dict,
+               default_pool: str | None | bool = False) -> Organization:
     org = get_org(principal, key)
-    values = {}
+    values = _default_execution(org, attrs, default_pool)
     if "email" in attrs:
         if not isinstance(attrs["email"], str) or not EMAIL.match(attrs["email"]):
             raise Unprocessable("email is invalid", pointer="/data/attributes/email")
@@ -177,6 +201,9 @@ def update_org(principal: Principal, key: str, attrs: dict) -> Organization:
         store.update_org(key, values)
     for field, value in values.items():
         setattr(org, field, value)
+    if "default_execution_mode" in values:
+        from . import workspaces  # lazy: see _default_execution
+        workspaces.follow_org_defaults(org.key, org.default_execution_mode, org.default_agent_pool_id)
     return names.remember(org)
 
 

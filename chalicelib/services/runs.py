@@ -134,7 +134,7 @@ def create(principal: Principal, attrs: dict, workspace_id: str | None, cv_id: s
         return Run(id=new_id("run"), workspace_id=ws.id, org=ws.org, cv_id=cv.id, seq=seq,
                    created_at=stamp, options=options, speculative=cv.speculative, source=source,
                    created_by=principal.user_id, status_timestamps={"pending-at": stamp},
-                   terraform_version=terraform_version(ws.terraform_version, ws.engine))
+                   terraform_version=terraform_version(ws.terraform_version, ws.engine, ws.execution_mode == "agent"))
 
     run = store.insert(ws, build)
     configuration_versions.count_run(cv.id, +1)
@@ -175,17 +175,18 @@ def on_cv_processed(cv) -> None:
             _proceed(run)
 
 
-def terraform_version(requested: str, engine: str = "terraform") -> str:
+def terraform_version(requested: str, engine: str = "terraform", on_agents: bool = False) -> str:
     """The version a run records; a workspace whose engine this service cannot run is refused
-    here, before anything is stored."""
+    here, before anything is stored — but an agent-mode workspace runs its agents' OpenTofu."""
     if engine == "tofu":
         try:
             return staging.binary_version("tofu")
         except staging.EngineUnavailable as exc:
-            raise Unprocessable(f"the workspace's engine is tofu: {exc}") from exc
+            if not on_agents:
+                raise Unprocessable(f"the workspace's engine is tofu: {exc}") from exc
     if requested not in (None, "", "latest"):
         return requested
-    return settings().terraform_version or staging.binary_version()
+    return "latest" if engine == "tofu" else settings().terraform_version or staging.binary_version()
 
 
 def start_waiting(run_id: str) -> bool | None:

@@ -210,8 +210,9 @@ def execute(principal: Principal, definition: dict, workspace_id: str, *, apply:
 # -- status --------------------------------------------------------------------------------------
 
 def _event_doc(event: TaskEvent) -> dict:
+    # run_id: beyond CTS's fields (its clients ignore it): the run the event was, for the console
     doc = {"id": event.id, "success": event.success, "start_time": event.start_time,
-           "end_time": event.end_time, "task": event.task}
+           "end_time": event.end_time, "task": event.task, "run_id": event.run_id}
     if event.error:
         doc["error"] = {"message": event.error}
     return doc

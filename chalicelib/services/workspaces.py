@@ -7,6 +7,7 @@ from ..domain.clock import now_iso
 from ..domain.errors import Conflict, NotFound, Unprocessable
 from ..domain.ids import new_id
 from ..domain.workspaces import Workspace
+from ..storage import agent_pools as pool_store
 from ..storage import workspaces as store
 from . import hooks, identity
 
@@ -100,19 +101,40 @@ def _refuse_taken(org: str, name: str) -> None:
                             pointer="/data/attributes/name")
 
 
+def check_pool(org: str, pool_id: str | None, workspace_id: str | None,
+               pointer: str = "/data/attributes/agent-pool-id") -> None:
+    """An agent pool a workspace (or its organization's default) names: a pool of that
+    organization that serves the workspace; another organization's pool does not exist here."""
+    if not pool_id:
+        return
+    pool = pool_store.find(pool_id) if pool_id.startswith("apool-") else None
+    if pool is None or pool.org != org:
+        raise Unprocessable(f"agent pool {pool_id[:40]} is not a pool of this organization", pointer=pointer)
+    if workspace_id and not pool.serves(workspace_id):
+        raise Unprocessable(f"agent pool {pool.name} does not serve this workspace (allow it there)",
+                            pointer=pointer)
+
+
 def create(principal: Principal, org: str, attrs: dict) -> Workspace:
-    identity.get_org(principal, org)
+    organization = identity.get_org(principal, org)
     name = rules.validate_name(attrs.get("name"))
-    values = rules.validate_settings(attrs)
+    values = rules.settle_execution(rules.validate_settings(attrs), attrs, current=None, org_default=(
+        organization.default_execution_mode, organization.default_agent_pool_id))
     _refuse_taken(org, name)
     stamp = now_iso()
     ws = Workspace(id=new_id("ws"), org=org, name=name, created_at=stamp, updated_at=stamp, **values)
+    check_pool(org, ws.agent_pool_id, ws.id)
     store.insert(ws)
     return ws
 
 
 def update(principal: Principal, ws: Workspace, attrs: dict) -> Workspace:
     values = rules.validate_settings(attrs)
+    if "execution_mode" in values or "agent_pool_id" in values or "setting-overwrites" in attrs:
+        organization = identity.get_org(principal, ws.org)
+        values = rules.settle_execution(values, attrs, current=ws, org_default=(
+            organization.default_execution_mode, organization.default_agent_pool_id))
+        check_pool(ws.org, values.get("agent_pool_id"), ws.id)
     if "name" in attrs and attrs["name"] != ws.name:
         values["name"] = rules.validate_name(attrs["name"])
         _refuse_taken(ws.org, values["name"])
@@ -122,6 +144,17 @@ def update(principal: Principal, ws: Workspace, attrs: dict) -> Workspace:
         for field, value in {**values, "updated_at": stamp}.items():
             setattr(ws, field, value)
     return ws
+
+
+def follow_org_defaults(org: str, mode: str, pool_id: str | None) -> int:
+    """An organization's new defaults reach its workspaces that defer to them (their
+    setting-overwrites off): one conditional update each; returns how many changed."""
+    changed = 0
+    for ws in store.of_org(org):
+        if not ws.setting_overwrites and (ws.execution_mode, ws.agent_pool_id) != (mode, pool_id):
+            store.update_settings(ws.id, {"execution_mode": mode, "agent_pool_id": pool_id}, now_iso())
+            changed += 1
+    return changed
 
 
 def delete(principal: Principal, ws: Workspace) -> None:

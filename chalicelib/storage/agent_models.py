@@ -1,4 +1,5 @@
-"""pynamodb models of agent pools (infra/resources.yaml: AgentPoolsTable)."""
+"""pynamodb models of agent pools, agents and the phases waiting for them (infra/resources.yaml:
+AgentPoolsTable, AgentsTable, AgentOffersTable)."""
 from __future__ import annotations
 
 from pynamodb.attributes import BooleanAttribute, ListAttribute, UnicodeAttribute
@@ -25,3 +26,35 @@ class AgentPoolModel(Model):
     allowed_workspace_ids = ListAttribute(of=UnicodeAttribute, default=list)
     excluded_workspace_ids = ListAttribute(of=UnicodeAttribute, default=list)
     by_org_name = AgentPoolsByOrgName()
+
+
+class AgentsByPool(GlobalSecondaryIndex):
+    Meta = index_meta("by_pool")
+    pool_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class AgentModel(Model):
+    """GetItem by id; a pool's agents, oldest first: Query by_pool."""
+    Meta = meta("agents")
+    id = UnicodeAttribute(hash_key=True)
+    pool_id = UnicodeAttribute()
+    org = UnicodeAttribute()
+    name = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    status = UnicodeAttribute(default="idle")
+    last_ping_at = UnicodeAttribute(null=True)
+    ip_address = UnicodeAttribute(null=True)
+    by_pool = AgentsByPool()
+
+
+class AgentOfferModel(Model):
+    """A pool's waiting phases, oldest first: Query pool_id (Limit n); taken by a conditional
+    delete."""
+    Meta = meta("agent-offers")
+    pool_id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    subject_id = UnicodeAttribute()
+    phase = UnicodeAttribute()
+    task_token = UnicodeAttribute()

@@ -8,7 +8,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from .schema import index_meta as _index_meta, meta as _meta
-from .agent_models import AgentPoolModel
+from .agent_models import AgentModel, AgentOfferModel, AgentPoolModel
 from .state_models import StateVersionModel
 from .variable_models import VARIABLE_MODELS
 
@@ -58,6 +58,8 @@ class OrganizationModel(Model):
     cost_estimation_enabled = BooleanAttribute(default=False)
     token_id = UnicodeAttribute(null=True)
     job_seq = NumberAttribute(default=0)      # Terrakube jobs of the organization (dense)
+    default_execution_mode = UnicodeAttribute(default="remote")
+    default_agent_pool_id = UnicodeAttribute(null=True)
     by_kind = OrganizationsByKind()
 
 
@@ -154,6 +156,8 @@ class WorkspaceModel(Model):
     terraform_version = UnicodeAttribute(default="latest")
     working_directory = UnicodeAttribute(null=True)
     execution_mode = UnicodeAttribute(default="remote")
+    agent_pool_id = UnicodeAttribute(null=True)
+    setting_overwrites = BooleanAttribute(default=True)
     speculative_enabled = BooleanAttribute(default=True)
     queue_all_runs = BooleanAttribute(default=False)
     allow_destroy_plan = BooleanAttribute(default=True)
@@ -370,7 +374,8 @@ class TemplateModel(Model):
 
 ALL_MODELS = (OrganizationModel, OrganizationNameModel, UserModel, TokenModel, MembershipModel, WorkspaceModel,
               ConfigurationVersionModel, RunModel, StateVersionModel, LogChunkModel, TaskModel, ConsulServiceModel,
-              TaskEventModel, ConsulKVModel, JobModel, TemplateModel, AgentPoolModel, *VARIABLE_MODELS)
+              TaskEventModel, ConsulKVModel, JobModel, TemplateModel, AgentPoolModel, AgentModel,
+              AgentOfferModel, *VARIABLE_MODELS)
 
 
 def reset_connections() -> None:

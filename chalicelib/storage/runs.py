@@ -21,14 +21,14 @@ def _phase_from(data: dict, default_id: str) -> Phase:
                  has_changes=bool(data.get("has_changes")), additions=int(data.get("additions", 0)),
                  changes=int(data.get("changes", 0)), destructions=int(data.get("destructions", 0)),
                  log_archived=bool(data.get("log_archived")),
-                 lease=Lease.from_dict(data.get("lease")))
+                 lease=Lease.from_dict(data.get("lease")), worker=data.get("worker"))
 
 
 def _phase_dict(phase: Phase) -> dict:
     return {"id": phase.id, "status": phase.status.value, "status_timestamps": phase.status_timestamps,
             "has_changes": phase.has_changes, "additions": phase.additions, "changes": phase.changes,
             "destructions": phase.destructions, "log_archived": phase.log_archived,
-            "lease": phase.lease.to_dict() if phase.lease else None}
+            "lease": phase.lease.to_dict() if phase.lease else None, "worker": phase.worker}
 
 
 def _from(item: Model) -> Run:

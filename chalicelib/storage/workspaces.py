@@ -66,7 +66,8 @@ def insert(ws: Workspace) -> None:
 
 
 def update_settings(workspace_id: str, values: dict, updated_at: str) -> None:
-    actions = [getattr(Model, name).set(value) for name, value in values.items()]
+    actions = [getattr(Model, name).set(value) if value is not None else getattr(Model, name).remove()
+               for name, value in values.items()]
     with base.conditional(f"workspace {workspace_id} was deleted concurrently"):
         Model(id=workspace_id).update(actions=actions + [Model.updated_at.set(updated_at)],
                                       condition=Model.id.exists())

@@ -11,16 +11,9 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from .. import executor
-from ..aws import executions
-from ..domain.clock import now_iso
-from ..domain.errors import Conflict, NotFound
-from ..domain.jobs import Job, Step, StepStatus
-from ..domain.outcomes import Outcome
-from ..services import job_phases, jobs, logs, phase_leases
-from ..storage import jobs as job_store
-from ..storage import workspaces as workspace_store
+from ..services import agents, jobs, phase_claims
 from .batch import dead_letter, sqs_handler, worker_name
+from .runs import dispatch
 
 if TYPE_CHECKING:   # annotations only: Powertools' data classes cost ~110 ms to import
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -56,51 +49,18 @@ def _dead_letter_record(record: SQSRecord) -> None:
 # -- a step --------------------------------------------------------------------------------------------
 
 def run_step(job_id: str, index: int, token: str) -> None:
-    job = job_store.find(job_id)
-    if job is None or job.is_final:
-        executions.succeed(token, Outcome.STOP.answer())   # ended while the step was queued
+    """As a run's phase (workers/runs.run_task): claimed and run here, or left for the
+    agents of an agent-mode workspace's pool."""
+    job = phase_claims.waiting_job(job_id, index, token)
+    if job is None:
         return
-    if job.step(index).status != StepStatus.PENDING:
-        log.info("job %s step %d is %s: already handled", job_id, index, job.steps[index].status.value)
+    pool_id = phase_claims.agent_pool_of(job.workspace_id)
+    if pool_id and job.step(index).type != "disableWorkspace":
+        agents.offer(pool_id, "job", job_id, str(index), token)
         return
-    lease = phase_leases.grant(token)
-
-    def claim(j: Job) -> Step:
-        step = j.start_step(index, now_iso(), worker_name())
-        step.lease = lease
-        return step
-    try:
-        job, step = jobs.mutate(job_id, claim)
-    except (Conflict, NotFound):
-        latest = job_store.find(job_id)
-        if latest is None or latest.is_final:
-            executions.succeed(token, Outcome.STOP.answer())
-        return
-    if step.type == "disableWorkspace":
-        _disable_workspace(job, step, index, token)
-        return
-    try:
-        finished = executor.execute(job_phases.work(job, step, lease), "jobs",
-                                    f"{job.id}-{step.number}")
-    except Exception as exc:  # noqa: BLE001 - a runner that cannot start fails its step
-        log.exception("the runner of job %s step %d could not start", job.id, step.number)
-        finished = True
-        logs.archive(step.id, f"\nError: the runner could not start: {exc}\n")
-    if finished:
-        job_phases.runner_gone(job.id, step.id, lease.id)
-
-
-def _disable_workspace(job: Job, step: Step, index: int, token: str) -> None:
-    """Terrakube's disableWorkspace: the workspace is locked, so nothing runs on it until
-    someone unlocks it. Privileged work: no runner."""
-    try:
-        workspace_store.lock(job.workspace_id, job.id, f"disabled by job {job.id}")
-        note = f"Workspace {job.workspace_id} disabled (locked by {job.id}).\n"
-    except Conflict:
-        note = f"Workspace {job.workspace_id} was already locked.\n"
-    logs.append(step.id, 1, note)
-    job_phases.report(job, step, {"ok": True, "exit_code": None, "interrupted": None})
-    job_phases.runner_gone(job.id, step.id, step.lease.id if step.lease else "")
+    claimed = phase_claims.claim_job_step(job_id, index, token, worker_name())
+    if claimed is not None:
+        dispatch(claimed)
 
 
 handle_steps = sqs_handler(_step_record)

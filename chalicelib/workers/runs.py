@@ -12,13 +12,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from .. import executor
-from ..aws import executions
-from ..domain.clock import now_iso
-from ..domain.errors import Conflict
-from ..domain.outcomes import Outcome
-from ..domain.runs import Run, RunStatus
 from ..executor import staging
-from ..services import logs, phase_leases, run_phases, runs
+from ..services import agents, phase_claims, runs
 from ..storage import runs as run_store
 from .batch import dead_letter, sqs_handler, worker_name
 
@@ -65,37 +60,30 @@ def _dead_letter_record(record: SQSRecord) -> None:
 # -- a phase -------------------------------------------------------------------------------------
 
 def run_task(run_id: str, phase: str, token: str) -> None:
-    """Claim the phase, grant its runner a lease, hand the work to the executor. Everything
-    the runner does afterwards goes through the runner API (services/run_phases.py)."""
-    run = run_store.find(run_id)
-    if run is None or run.is_final:
-        executions.succeed(token, Outcome.FINISHED.answer())   # canceled while queued: end it
+    """Claim the phase, grant its runner a lease, hand the work to the executor — or, on an
+    agent-mode workspace, leave it for its pool's agents. Everything the runner does
+    afterwards goes through the runner API (services/run_phases.py)."""
+    run = phase_claims.waiting_run(run_id, phase, token)
+    if run is None:
         return
-    queued = RunStatus.PLAN_QUEUED if phase == "plan" else RunStatus.APPLY_QUEUED
-    if run.status != queued:
-        log.info("run %s is %s: %s task already handled", run_id, run.status.value, phase)
+    pool_id = phase_claims.agent_pool_of(run.workspace_id)
+    if pool_id:
+        agents.offer(pool_id, "run", run_id, phase, token)
         return
-    lease = phase_leases.grant(token)
+    claimed = phase_claims.claim_run_phase(run_id, phase, token, worker_name())
+    if claimed is not None:
+        dispatch(claimed)
 
-    def claim(r: Run):
-        r.worker = worker_name()
-        move = (r.start_planning if phase == "plan" else r.start_applying)(now_iso())
-        (r.plan if phase == "plan" else r.apply).lease = lease
-        return move
+
+def dispatch(claimed: phase_claims.Claimed) -> None:
+    """The claimed phase to this host's executor; a runner that finished settles its phase."""
     try:
-        run, _ = runs.mutate(run_id, claim)
-    except Conflict:
-        return      # another delivery claimed it first
-    phase_obj = run.plan if phase == "plan" else run.apply
-    try:
-        finished = executor.execute(run_phases.work(run, phase_obj, lease), "runs",
-                                    f"{run_id}-{phase}")
+        finished = executor.execute(claimed.work, *claimed.workdir)
     except Exception as exc:  # noqa: BLE001 - a runner that cannot start errors its phase
-        log.exception("the runner of %s could not start", phase_obj.id)
-        finished = True
-        logs.archive(phase_obj.id, f"\nError: the runner could not start: {exc}\n")
+        phase_claims.could_not_start(claimed, exc)
+        return
     if finished:
-        run_phases.runner_gone(run_id, phase_obj.id, lease.id)
+        claimed.settle()
 
 
 handle_tasks = sqs_handler(_task_record)

@@ -9,7 +9,7 @@ import json
 import httpx
 import pytest
 
-from conftest import HttpApi, launch_dev_stack, poll, stop_dev_stack
+from conftest import HttpApi, launch_dev_stack, open_to_runner, poll, stop_dev_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -42,9 +42,7 @@ resource "null_resource" "seen" {
 
 @pytest.fixture(scope="module")
 def module(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ctsmod")
-    for folder in (path, path.parent, path.parent.parent):      # the runner user reads it
-        folder.chmod(0o755)
+    path = open_to_runner(tmp_path_factory.mktemp("ctsmod"))      # the runner user reads it
     (path / "main.tf").write_text(MODULE)
     return str(path)
 

@@ -2,6 +2,7 @@
 routes through api/function_url.py, at the host root."""
 import base64
 import json
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
@@ -97,3 +98,25 @@ def test_another_organizations_token_gets_nothing_through_the_url(call, api, org
         {"data": {"type": "organizations", "attributes": {"name": "planted", "email": "p@p.p"}}}))
     assert made["statusCode"] in (401, 403)
     assert api.get("/api/v2/organizations/planted").status_code == 404
+
+
+@pytest.mark.parametrize("entry", ["/app", "/app/"])
+def test_the_console_is_served_through_the_url_with_its_policy(call, entry):
+    """The deployed console: /app and /app/ both lead the browser to the page (a Location is
+    resolved against the URL asked for), whose files come with their types and the CSP."""
+    moved = call("GET", entry)
+    assert moved["statusCode"] == 302
+    page = urljoin(f"https://abc.lambda-url.us-east-1.on.aws{entry}", moved["headers"]["Location"])
+    assert urlsplit(page).path == "/app/index.html"
+    for name, kind, marker in (("index.html", "text/html", "<html"), ("app.js", "text/javascript", "fetch("),
+                               ("app.css", "text/css", "{")):
+        answer = call("GET", f"/app/{name}")
+        assert answer["statusCode"] == 200 and answer["headers"]["Content-Type"].startswith(kind)
+        assert "script-src 'self'" in answer["headers"]["Content-Security-Policy"]
+        assert marker in answer["body"]
+
+
+@pytest.mark.parametrize("path", ["/app/..%2Fapi.py", "/app/app.py", "/app/index.html/x", "/app/%2e%2e"])
+def test_the_console_serves_nothing_else_through_the_url(call, path):
+    answer = call("GET", path)
+    assert answer["statusCode"] == 404 and "Content-Security-Policy" not in answer["headers"]

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import Runs, engine_in_process, engine_through_dev_stack, poll, queue_depth, slow_plan_tf
+from conftest import (Runs, engine_in_process, engine_through_dev_stack, plan_blocked_on, poll, queue_depth,
+                      slow_plan_tf)
 
 NULL_TF = 'resource "null_resource" "one" {}\n'
 CHANGING_TF = NULL_TF + 'output "stamp" { value = timestamp() }\n'
@@ -222,20 +223,12 @@ def test_force_cancel_after_the_cool_off(local_runs, slow_state):
 
 
 def _force_cancel_scenario(local_runs, slow_state):
-    import os
     local_runs.upload({"main.tf": slow_plan_tf(slow_state)})
     stuck = local_runs.create()
     local_runs.upload({"main.tf": NULL_TF})                # the next run's code plans at once
     queued = local_runs.create()
     local_runs.wait(stuck, "planning")
-
-    def reading():       # a writer can open the FIFO only once terraform plan has it open
-        try:
-            return os.open(slow_state, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
-            return None
-    writer = poll(reading, lambda fd: fd is not None, timeout=60)   # held open: it reads on, blocked
-    try:
+    with plan_blocked_on(slow_state):        # it reads on, blocked
         assert local_runs.action(stuck, "force-cancel").status_code == 409     # cancel first
         assert local_runs.action(stuck, "cancel").status_code == 202
         poll(lambda: local_runs.get(stuck)["attributes"], lambda a: a["actions"]["is-force-cancelable"],
@@ -243,8 +236,6 @@ def _force_cancel_scenario(local_runs, slow_state):
         assert local_runs.status(stuck) == "planning"                          # the cancel did not end it
         assert local_runs.action(stuck, "force-cancel", {"comment": "stuck"}).status_code == 202
         assert local_runs.status(stuck) == "force_canceled"
-    finally:
-        os.close(writer)
     ws = local_runs.api.get(f"/api/v2/workspaces/{local_runs.ws}").json["data"]
     assert ws["relationships"]["current-run"]["data"]["id"] == queued   # freed and handed on
     assert local_runs.wait(queued, "planned", "errored") == "planned"

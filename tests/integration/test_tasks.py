@@ -63,7 +63,7 @@ def test_tokens_and_isolation(cts, org):
 
 def test_a_task_deleted_while_its_workspace_runs_goes_when_the_run_ends(cts, upload, worker,
                                                                         slow_state):
-    from conftest import poll, slow_plan_tf
+    from conftest import plan_blocked_on, poll, slow_plan_tf
     from chalicelib.storage.models import TaskModel
     cts.post("/v1/tasks", {"task": TASK})
     ws = cts.get("/api/v2/organizations/cts/workspaces/web").json["data"]["id"]
@@ -74,21 +74,11 @@ def test_a_task_deleted_while_its_workspace_runs_goes_when_the_run_ends(cts, upl
     assert cts.delete("/v1/tasks/web").status_code == 202
     assert cts.get("/v1/tasks/web").status_code == 404                  # marked for deletion
     assert TaskModel.get("cts", "web").deleting is True                   # kept while the run is active
-    cts.post(f"/api/v2/runs/{run}/actions/cancel")
-    # terraform, blocked opening the FIFO, is let go (EOF), so the run ends whatever the
-    # cancel grace period of this process's settings
-    import os
-    writer = poll(lambda: _open_writer(slow_state), lambda fd: fd is not None, timeout=60)
-    os.close(writer)
+    # cancelled once terraform is blocked reading the FIFO (a Ctrl-C in init ends it before
+    # it opens it), then let go (EOF), so the run ends whatever this process's cancel grace
+    with plan_blocked_on(slow_state):
+        cts.post(f"/api/v2/runs/{run}/actions/cancel")
     poll(lambda: TaskModel.count("cts"), lambda n: n == 0, timeout=30)
-
-
-def _open_writer(path: str):
-    import os
-    try:
-        return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return None
 
 
 def _module(tmp_path):

@@ -29,6 +29,9 @@ def test_create_list_update_delete_in_hcp_shapes(api, workspace, ws_vars):
     first_version = a["version-id"]
     listed = api.get(ws_vars).json["data"]
     assert [v["id"] for v in listed] == [data["id"]]
+    # the workspace names its variables (go-tfe reads them there)
+    shown = api.get(f"/api/v2/workspaces/{workspace}").json["data"]
+    assert shown["relationships"]["vars"]["data"] == [{"type": "vars", "id": data["id"]}]
     updated = api.patch(f"{ws_vars}/{data['id']}", {"data": {"attributes": {"value": "us-east-2"}}})
     assert updated.status_code == 200
     assert updated.json["data"]["attributes"]["value"] == "us-east-2"
@@ -38,6 +41,7 @@ def test_create_list_update_delete_in_hcp_shapes(api, workspace, ws_vars):
     assert [v["attributes"]["key"] for v in api.get(ws_vars).json["data"]] == ["zone"]
     assert api.delete(f"{ws_vars}/{data['id']}").status_code == 204
     assert api.get(ws_vars).json["data"] == []
+    assert api.get(f"/api/v2/workspaces/{workspace}").json["data"]["relationships"]["vars"]["data"] == []
     assert api.delete(f"{ws_vars}/{data['id']}").status_code == 404
 
 

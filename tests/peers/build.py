@@ -79,8 +79,8 @@ def build(name: str) -> Path:
         source = subprocess.run([go, "list", "-m", "-f", "{{.Dir}}", peer.package],
                                 cwd=peer.module, capture_output=True, text=True, env=env)
         fixtures = target.parent / "test-fixtures"
-        if not fixtures.exists():
-            shutil.copytree(Path(source.stdout.strip()) / "test-fixtures", fixtures)
+        if not fixtures.exists():     # two test processes may build it at once: both copies agree
+            shutil.copytree(Path(source.stdout.strip()) / "test-fixtures", fixtures, dirs_exist_ok=True)
             subprocess.run(["chmod", "-R", "u+w", str(fixtures)], check=True)  # the module cache's are read-only
     partial.rename(target)
     print(f"built {name} in {time.monotonic() - started:.0f} s: {target} "

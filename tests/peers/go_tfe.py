@@ -3,7 +3,7 @@ API: the groups Terraless offers, each test in its own process (a test that pani
 when a field they expect is absent, takes only itself down), six at a time.
 
 `left-out.tsv` (beside the wrapper module) names the tests not run, each with its reason as a
-user would read it; `known-failing.tsv` those run that fail, with what Terraless does otherwise. `python -m tests.peers.go_tfe URL TOKEN [NAME_REGEX]` runs them by hand."""
+user would read it (a name with `/` is one subtest: its test runs without it, `-test.skip`); `known-failing.tsv` those run that fail, with what Terraless does otherwise. `python -m tests.peers.go_tfe URL TOKEN [NAME_REGEX]` runs them by hand."""
 from __future__ import annotations
 
 import os
@@ -58,11 +58,32 @@ def listed(binary: Path) -> list[str]:
     return [name for name in done.stdout.split() if name.startswith("Test")]
 
 
+def skipped_subtests(name: str, left: dict[str, str]) -> list[str] | None:
+    """`-test.skip` for the left-out subtests of one test. Go splits the pattern at each `/`
+    and skips a test whose every level matches, so the subtests of one test are given at one
+    depth (the list's test checks that)."""
+    paths = [entry.split("/")[1:] for entry in left if entry.split("/")[0] == name and "/" in entry]
+    if not paths:
+        return None
+    levels = [sorted({path[depth] for path in paths}) for depth in range(len(paths[0]))]
+    return ["-test.skip", "/".join([f"^{name}$"] + [
+        "^(" + "|".join(re.escape(part) for part in level) + ")$" for level in levels])]
+
+
+def subtest_depths(left: dict[str, str]) -> dict[str, set[int]]:
+    depths: dict[str, set[int]] = {}
+    for entry in left:
+        if "/" in entry:
+            depths.setdefault(entry.split("/")[0], set()).add(entry.count("/"))
+    return depths
+
+
 def run_one(binary: Path, name: str, url: str, token: str) -> Outcome:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TFE_", "ENABLE_"))}
     env.update(TFE_ADDRESS=url, TFE_TOKEN=token)
+    skip = skipped_subtests(name, left_out()) or []
     try:
-        done = subprocess.run([str(binary), "-test.v", "-test.run", f"^{name}$",
+        done = subprocess.run([str(binary), "-test.v", "-test.run", f"^{name}$", *skip,
                                "-test.timeout", f"{TEST_SECONDS}s"], cwd=binary.parent, env=env,
                               capture_output=True, text=True, timeout=TEST_SECONDS + 30)
         output = done.stdout + done.stderr
@@ -78,9 +99,15 @@ def run(binary: Path, url: str, token: str, names: list[str], parallel: int = 6)
         return list(pool.map(lambda name: run_one(binary, name, url, token), names))
 
 
-def summary(outcomes: list[Outcome], left: int) -> str:
+def wholly_left_out() -> set[str]:
+    return {name for name in left_out() if "/" not in name}
+
+
+def summary(outcomes: list[Outcome], left: dict[str, str]) -> str:
     count = {status: sum(o.status == status for o in outcomes) for status in ("PASS", "FAIL", "SKIP")}
-    return (f"go-tfe: {count['PASS']} passed, {count['FAIL']} failed, {left} left out"
+    whole = sum("/" not in name for name in left)
+    return (f"go-tfe: {count['PASS']} passed, {count['FAIL']} failed, {whole} left out"
+            f" (and {len(left) - whole} subtests of tests that ran)"
             f" ({count['SKIP']} more skipped by go-tfe itself: features of HCP Terraform's"
             f" beta or of TFE that it runs only when asked to)")
 
@@ -90,10 +117,10 @@ if __name__ == "__main__":
     binary = build("go-tfe")
     url, token = sys.argv[1], sys.argv[2]
     wanted = re.compile(sys.argv[3]) if len(sys.argv) > 3 else None
-    names = [n for n in listed(binary) if n not in left_out() and (not wanted or wanted.search(n))]
+    names = [n for n in listed(binary) if n not in wholly_left_out() and (not wanted or wanted.search(n))]
     outcomes = run(binary, url, token, names, parallel=int(os.environ.get("PARALLEL", "6")))
     for outcome in outcomes:
         print(outcome.status, outcome.name)
         if outcome.status == "FAIL" and os.environ.get("VERBOSE"):
             print(outcome.output[-4000:])
-    print(summary(outcomes, len(left_out())))
+    print(summary(outcomes, left_out()))
