@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+SIG_DFL = 0
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
@@ -20,8 +21,13 @@ def _child_setup() -> None:
     """Between fork and exec: a process group of its own (a cancel's SIGINT reaches terraform
     and its providers; the whole group is killed at the end), in the runner's session (the
     executor ends whatever is left of that session when the runner is gone), death with the
-    runner."""
+    runner. SIGINT back to its default: a service started in the background by a shell
+    (`terraless agent … &`) hands an ignored SIGINT down to every child, and a `sh` step
+    script cannot trap a signal ignored on entry — a cancel would never reach it. (libc's
+    signal(): Python's signal.signal refuses a thread that is not its main one, and a phase's
+    commands are started from a worker thread.)"""
     os.setpgid(0, 0)
+    _libc.signal(signal.SIGINT, SIG_DFL)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 

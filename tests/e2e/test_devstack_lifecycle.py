@@ -46,8 +46,11 @@ def test_ctrl_c_or_a_hangup_stops_every_process(tmp_path, stop):
     env.update(TERRALESS_PORT=str(port), TERRALESS_TLS_PORT=str(_free_port()),
                TERRALESS_MOTO_PORT=str(_free_port()), TERRALESS_HOME=str(tmp_path),
                TERRALESS_LOG_LEVEL="WARNING")
+    # started as a terminal's foreground command is, with SIGINT at its default: the suite
+    # itself may run in the background of a script, which hands its children SIGINT ignored
     proc = subprocess.Popen([sys.executable, "-m", "chalicelib.cli", "dev"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         poll(lambda: _ping(port), lambda code: code == 200, timeout=60, interval=0.2)
         token = (tmp_path / "admin-token").read_text().strip()       # generated: none was given
