@@ -146,7 +146,6 @@ class Run(WorkspaceItem):
     terraform_version: str = "1.0.3"
     comments: list[dict] = field(default_factory=list)
     confirmed_by: str | None = None        # the user who applied it (auto-apply: nobody)
-    worker: str | None = None              # which worker process holds the current phase
     state_version_id: str | None = None    # the state version its apply produced
 
     def __post_init__(self) -> None:

@@ -65,7 +65,6 @@ def claim_run_phase(run_id: str, phase: str, token: str, worker: str) -> Claimed
     lease = phase_leases.grant(token)
 
     def claim(r: Run):
-        r.worker = worker
         move = (r.start_planning if phase == "plan" else r.start_applying)(now_iso())
         held = r.plan if phase == "plan" else r.apply
         held.lease, held.worker = lease, worker

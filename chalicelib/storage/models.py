@@ -245,7 +245,6 @@ class RunModel(Model):
     terraform_version = UnicodeAttribute(default="1.0.3")
     comments = ListAttribute(default=list)
     confirmed_by = UnicodeAttribute(null=True)
-    worker = UnicodeAttribute(null=True)
     state_version_id = UnicodeAttribute(null=True)
     lease_open = UnicodeAttribute(null=True)
     lease_due = NumberAttribute(null=True)

@@ -43,7 +43,7 @@ def _from(item: Model) -> Run:
                cancel_requested_at=item.cancel_requested_at,
                force_cancel_available_at=item.force_cancel_available_at,
                confirm_token=item.confirm_token, terraform_version=item.terraform_version,
-               comments=list(item.comments or []), confirmed_by=item.confirmed_by, worker=item.worker,
+               comments=list(item.comments or []), confirmed_by=item.confirmed_by,
                state_version_id=item.state_version_id, version=item.version)
 
 
@@ -59,7 +59,7 @@ def item_of(run: Run) -> Model:
         cancel_requested_at=run.cancel_requested_at,
         force_cancel_available_at=run.force_cancel_available_at,
         confirm_token=run.confirm_token, terraform_version=run.terraform_version,
-        comments=run.comments, confirmed_by=run.confirmed_by, worker=run.worker, state_version_id=run.state_version_id,
+        comments=run.comments, confirmed_by=run.confirmed_by, state_version_id=run.state_version_id,
         **base.lease_index(run.plan.lease, run.apply.lease))
     if run.version is not None:
         item.version = run.version

@@ -63,6 +63,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _apply_worker_pid(dev_stack, run_id: str) -> int:
+    """The process of the worker that holds a run's apply (its phase records it as host:pid)."""
+    item = dev_stack.aws_client("dynamodb").get_item(TableName="terraless-runs", Key={"id": {"S": run_id}})["Item"]
+    return int(item["apply"]["M"]["worker"]["S"].rsplit(":", 1)[1])
+
+
 def test_a_killed_worker_errors_its_run_within_the_heartbeat_and_the_queue_moves_on(dev_stack):
     http = stack_http(dev_stack)
     ws = make_workspace(http, "e2e-runs", "killed-worker", **{"auto-apply": True})
@@ -74,9 +80,7 @@ def test_a_killed_worker_errors_its_run_within_the_heartbeat_and_the_queue_moves
     log_url = http.get(f"/api/v2/runs/{victim}/apply").json()["data"]["attributes"]["log-read-url"]
     # the live log shows terraform's progress while the apply runs
     poll(lambda: httpx.get(log_url).text, lambda t: "local-exec" in t, timeout=30)
-    ddb = dev_stack.aws_client("dynamodb")
-    worker = ddb.get_item(TableName="terraless-runs", Key={"id": {"S": victim}})["Item"]["worker"]["S"]
-    pid = int(worker.rsplit(":", 1)[1])
+    pid = _apply_worker_pid(dev_stack, victim)
     assert pid != dev_stack.proc.pid
     sleepers = [p for p in _processes_running("sleep 60") if _descends_from(p, dev_stack.proc.pid)]
     assert sleepers, "the provisioner's command runs before the worker is killed"
@@ -178,9 +182,7 @@ def test_a_worker_lost_mid_apply_leaves_what_it_created_in_state(dev_stack):
         return [r["name"] for r in body.get("resources", [])]
     assert "first" in poll(stored_resources, lambda names: "first" in names, timeout=60)
     sleepers = poll(lambda: _processes_running("sleep 91"), bool, timeout=30)
-    ddb = dev_stack.aws_client("dynamodb")
-    worker = ddb.get_item(TableName="terraless-runs", Key={"id": {"S": victim}})["Item"]["worker"]["S"]
-    os.kill(int(worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    os.kill(_apply_worker_pid(dev_stack, victim), signal.SIGKILL)
     poll(lambda: [p for p in sleepers if _alive(p)], lambda alive: alive == [], timeout=15)
     final = poll(lambda: run_attrs(http, victim), lambda a: a["status"] != "applying", timeout=60)
     assert final["status"] == "errored"
