@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import json
@@ -626,6 +627,27 @@ def plan_blocked_on(fifo: str, timeout: float = 60):
         yield
     finally:
         os.close(held)
+
+
+def tcl(text: str) -> str:
+    """A Terrakube job's `tcl` attribute: its flow, base64."""
+    return base64.b64encode(text.encode()).decode()
+
+
+# Terrakube's plan → approval → apply flow; the approval names its team (shown, as in Terrakube)
+PLAN_APPROVE_APPLY = """
+flow:
+  - type: "terraformPlan"
+    name: "Plan"
+    step: 100
+  - type: "approval"
+    name: "Approve Plan"
+    step: 150
+    team: "ops"
+  - type: "terraformApply"
+    name: "Apply"
+    step: 200
+"""
 
 
 def queue_depth(logical: str) -> int:

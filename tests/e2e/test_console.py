@@ -1,13 +1,13 @@
 """The web console (/app/) in Debian's Chromium, headless, against the shared dev stack; every
 fixture is made through the API, every action through the page. Screenshots of each page are
 written to .terraless/console-screenshots/ (the tests' artefacts)."""
-import base64
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import release_slow_state, ROOT, make_workspace, poll, run_attrs, start_run, upload_config
+from conftest import (PLAN_APPROVE_APPLY, ROOT, make_workspace, poll, release_slow_state, run_attrs, start_run,
+                      tcl, upload_config)
 
 pytestmark = pytest.mark.e2e
 ORG = "console-e2e"
@@ -165,24 +165,11 @@ def test_cancel_a_planning_run_from_its_page(page, http, slow_state):
     page.shot("workspace-runs")
 
 
-FLOW = """flow:
-  - type: "terraformPlan"
-    name: "Plan"
-    step: 100
-  - type: "approval"
-    name: "Approve Plan"
-    step: 150
-  - type: "terraformApply"
-    name: "Apply"
-    step: 200
-"""
-
-
 def test_approve_a_terrakube_job_from_its_page(page, http):
     ws = make_workspace(http, ORG, "jobs")
     upload_config(http, ws, {"main.tf": 'resource "null_resource" "tk" {}\n'})
     job = http.post(f"/api/v1/workspace/{ws}/job", json={"data": {"type": "job", "attributes": {
-        "tcl": base64.b64encode(FLOW.encode()).decode()},
+        "tcl": tcl(PLAN_APPROVE_APPLY)},
         "relationships": {"workspace": {"data": {"type": "workspace", "id": ws}}}}}).json()["data"]["id"]
     page.open(f"/jobs/{ws}/{job}")
     page.wait_text("waitingApproval", timeout=120)

@@ -1,31 +1,10 @@
 """Terrakube jobs: TCL flows compiled into Step Functions executions, with real terraform and
 bash. Each scenario runs on both engines: in-process under moto and through the dev stack."""
-import base64
-
 import pytest
 
-from conftest import engine_in_process, engine_through_dev_stack, poll, slow_plan_tf
+from conftest import PLAN_APPROVE_APPLY, engine_in_process, engine_through_dev_stack, poll, slow_plan_tf, tcl
 
 NULL_TF = 'resource "null_resource" "one" {}\n'
-
-
-def tcl(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-PLAN_APPROVE_APPLY = """
-flow:
-  - type: "terraformPlan"
-    name: "Plan"
-    step: 100
-  - type: "approval"
-    name: "Approve Plan"
-    step: 150
-    team: "ops"
-  - type: "terraformApply"
-    name: "Apply"
-    step: 200
-"""
 
 
 class Jobs:
